@@ -1,0 +1,96 @@
+//! Reading the logs: a patient's own access log, and the audit log for
+//! developers (ids and codes only, never clinical text).
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::accounts::session::{DeveloperUser, PatientUser};
+use crate::error::AppResult;
+use crate::http::extract::Query;
+use crate::types::{Bounded, rfc3339};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/me/access-log", get(access_log))
+        .route("/api/developer/audit", get(audit_log))
+}
+
+/// Who opened the caller's record, newest first.
+async fn access_log(
+    State(state): State<AppState>,
+    PatientUser(user): PatientUser,
+) -> AppResult<axum::Json<Value>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT accessor_name, accessor_role, resource, created_at FROM access_log \
+         WHERE patient_id = $1 ORDER BY id DESC LIMIT 500",
+    )
+    .bind(user.id)
+    .fetch_all(state.db.pool())
+    .await?;
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(|(name, role, resource, at)| {
+            json!({ "by": name, "role": role, "resource": resource, "at": rfc3339(at) })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "entries": entries })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Rows with an id below this one (for paging back).
+    before: Option<i64>,
+    limit: Option<Bounded<1, 500>>,
+    action: Option<String>,
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    DeveloperUser(_dev): DeveloperUser,
+    Query(q): Query<AuditQuery>,
+) -> AppResult<axum::Json<Value>> {
+    let limit = q.limit.map(Bounded::get).unwrap_or(100);
+    let rows: Vec<(
+        i64,
+        i64,
+        Option<i64>,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        String,
+    )> = sqlx::query_as(
+        "SELECT id, created_at, actor_id, action, outcome, target_id, ip, request_id, detail \
+             FROM audit_log WHERE id < $1 AND ($2 = '' OR action = $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(q.before.unwrap_or(i64::MAX))
+    .bind(q.action.unwrap_or_default())
+    .bind(limit)
+    .fetch_all(state.db.pool())
+    .await?;
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(
+            |(id, at, actor, action, outcome, target, ip, request_id, detail)| {
+                json!({
+                    "id": id,
+                    "at": rfc3339(at),
+                    "actor_id": actor,
+                    "action": action,
+                    "outcome": outcome,
+                    "target_id": target,
+                    "ip": ip,
+                    "request_id": request_id,
+                    "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
+                })
+            },
+        )
+        .collect();
+    Ok(axum::Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,313 @@
+//! The command line: `serve`, `migrate`, `user create`, `demo`.
+
+use std::io::BufRead;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::accounts::types::{Email, Password, Pin, Role, Username};
+use crate::clock::Clock;
+use crate::config::{Config, MailConfig};
+use crate::{AppState, app};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "healing-space",
+    version,
+    about = "A mental-health companion service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Folder for the SQLite database, the mail outbox and key files.
+    #[arg(long, env = "HS_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data folder.
+    #[arg(long, env = "HS_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "HS_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Load a demo clinic into an empty data folder and print its logins.
+    Demo,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "HS_SESSION_IDLE_MINUTES", default_value_t = 120)]
+    pub session_idle_minutes: u64,
+    /// Hours after which a session ends however active it is.
+    #[arg(long, env = "HS_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    pub session_absolute_hours: u64,
+    /// Set when the service is reached over HTTPS (through a TLS proxy):
+    /// cookies become `Secure` and HSTS is sent.
+    #[arg(long, env = "HS_TLS")]
+    pub tls: bool,
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is trusted.
+    #[arg(long, env = "HS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// SMTP server URL (smtp://user:pass@host:587, smtps://…); without it mail
+    /// goes to the outbox folder.
+    #[arg(long, env = "HS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address for mail.
+    #[arg(
+        long,
+        env = "HS_MAIL_FROM",
+        default_value = "Healing Space <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+    /// Address of the Prometheus metrics listener (off when not given).
+    #[arg(long, env = "HS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Largest JSON body accepted, in bytes.
+    #[arg(long, env = "HS_JSON_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub json_body_limit: usize,
+    /// Requests per minute allowed per session (or per address when anonymous).
+    #[arg(long, env = "HS_RATE_GENERAL_PER_MINUTE", default_value_t = 600)]
+    pub rate_general_per_minute: u32,
+    /// Login attempts per minute per address and per account.
+    #[arg(long, env = "HS_RATE_LOGIN_PER_MINUTE", default_value_t = 5)]
+    pub rate_login_per_minute: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. The only way to create a developer. The password and
+    /// PIN are read from HS_NEW_PASSWORD and HS_NEW_PIN, or else from the
+    /// first two lines of standard input.
+    Create {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Role::Patient, Role::Clinician, Role::Developer]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+fn base_config(common: &Common) -> Config {
+    let mut config = Config::for_data_dir(&common.data_dir);
+    if let Some(url) = &common.database_url {
+        config.database_url = url.clone();
+    }
+    config.log_json = common.log_format == LogFormat::Json;
+    config
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("HS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn,lettre=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the command line.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = base_config(&cli.common);
+    init_logging(config.log_json);
+    match cli.command {
+        Command::Serve(args) => {
+            config.listen = args.listen;
+            config.session_idle = Duration::from_secs(args.session_idle_minutes.max(1) * 60);
+            config.session_absolute =
+                Duration::from_secs(args.session_absolute_hours.max(1) * 3600);
+            config.tls = args.tls;
+            config.trusted_proxies = args.trusted_proxies;
+            config.metrics_listen = args.metrics_listen;
+            config.json_body_limit = args.json_body_limit;
+            config.rate_limits.general.max = args.rate_general_per_minute;
+            config.rate_limits.login_per_ip.max = args.rate_login_per_minute;
+            config.rate_limits.login_per_account.max = args.rate_login_per_minute;
+            if let Some(url) = args.smtp_url {
+                config.mail = MailConfig::Smtp {
+                    url,
+                    from: args.mail_from,
+                };
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            AppState::open(config, Clock::default()).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            role,
+            username,
+            email,
+            display_name,
+        }) => {
+            let state = AppState::open(config, Clock::default()).await?;
+            create_user_cli(&state, role, &username, &email, display_name.as_deref()).await
+        }
+        Command::Demo => {
+            let state = AppState::open(config, Clock::default()).await?;
+            crate::demo::load(&state).await
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes the requests under way.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let metrics = config.metrics_listen;
+    let state = AppState::open(config, Clock::default()).await?;
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener to {addr}"))?;
+        tracing::info!(%addr, "metrics listening");
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async { crate::metrics::render() }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding to {listen}"))?;
+    tracing::info!(addr = %listen, "healing space listening");
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn read_secret(
+    env: &str,
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var(env) {
+        return Ok(value);
+    }
+    match lines.next() {
+        Some(line) => Ok(line
+            .context("reading standard input")?
+            .trim_end_matches('\r')
+            .to_owned()),
+        None => bail!("set {env} or give the value on standard input"),
+    }
+}
+
+async fn create_user_cli(
+    state: &AppState,
+    role: Role,
+    username: &str,
+    email: &str,
+    display_name: Option<&str>,
+) -> anyhow::Result<()> {
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let password = Password::parse(read_secret("HS_NEW_PASSWORD", &mut lines)?)
+        .map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let pin = Pin::parse(read_secret("HS_NEW_PIN", &mut lines)?)
+        .map_err(|e| anyhow::anyhow!("PIN {e}"))?;
+    let display = crate::accounts::types::DisplayName::parse(
+        display_name.unwrap_or(username.as_str()).to_owned(),
+    )
+    .map_err(|e| anyhow::anyhow!("display name {e}"))?;
+    let user = crate::accounts::routes::create_user(
+        state,
+        crate::accounts::routes::NewAccount {
+            username: &username,
+            password: &password,
+            pin: &pin,
+            email: &email,
+            display_name: &display,
+            time_zone: None,
+            role,
+            areas: "",
+        },
+        crate::http::extract::ClientIp(IpAddr::from([127, 0, 0, 1])),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Accounts made by an operator on the server are trusted: active at once.
+    crate::accounts::store::set_status(&state.db, user.id, "active")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "created {} {} (log in with the password and PIN; enrol TOTP before using operator functions)",
+        role.as_str(),
+        user.username
+    );
+    Ok(())
+}

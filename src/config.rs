@@ -1,0 +1,131 @@
+//! Run-time configuration. Every value has a safe default; the command line
+//! and `HS_*` environment variables override them (see `cli.rs`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One rate limit: at most `max` requests per `window` per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl Limit {
+    pub const fn per_minute(max: u32) -> Limit {
+        Limit {
+            max,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    pub const fn per_minutes(max: u32, minutes: u64) -> Limit {
+        Limit {
+            max,
+            window: Duration::from_secs(minutes * 60),
+        }
+    }
+}
+
+/// The limits of SPEC §4.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub login_per_ip: Limit,
+    pub login_per_account: Limit,
+    pub register_per_ip: Limit,
+    pub verify_code: Limit,
+    pub forgot_per_ip: Limit,
+    pub forgot_per_account: Limit,
+    pub chat_per_user: Limit,
+    /// Everything else, per session (or per address when anonymous).
+    pub general: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login_per_ip: Limit::per_minute(5),
+            login_per_account: Limit::per_minute(5),
+            register_per_ip: Limit::per_minutes(3, 5),
+            verify_code: Limit::per_minute(10),
+            forgot_per_ip: Limit::per_minutes(3, 5),
+            forgot_per_account: Limit::per_minutes(3, 5),
+            chat_per_user: Limit::per_minute(30),
+            general: Limit::per_minute(600),
+        }
+    }
+}
+
+/// Lockout after repeated failed logins (SPEC §3).
+#[derive(Debug, Clone)]
+pub struct Lockout {
+    pub threshold: u32,
+    pub first_lock: Duration,
+    pub max_lock: Duration,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Lockout {
+            threshold: 10,
+            first_lock: Duration::from_secs(15 * 60),
+            max_lock: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Where mail goes.
+#[derive(Debug, Clone)]
+pub enum MailConfig {
+    /// Files in a folder: the default, so a fresh install works offline.
+    Outbox(PathBuf),
+    /// An SMTP server, e.g. `smtp://user:pass@mail.example.org:587` (STARTTLS),
+    /// `smtps://…` (TLS) or `smtp://127.0.0.1:2525?tls=none` for a local relay.
+    Smtp { url: String, from: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// Mark cookies `Secure` and send HSTS: set when served over TLS.
+    pub tls: bool,
+    /// Peers whose `X-Forwarded-For` is believed (a reverse proxy).
+    pub trusted_proxies: Vec<IpAddr>,
+    pub json_body_limit: usize,
+    pub rate_limits: RateLimits,
+    pub lockout: Lockout,
+    pub mail: MailConfig,
+    /// Failed CSRF checks after which a session is ended.
+    pub csrf_failure_limit: u32,
+    /// Prometheus metrics listener; `None` turns it off.
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for a data directory: SQLite file and outbox inside it.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: format!("sqlite://{}", data_dir.join("healing-space.db").display()),
+            mail: MailConfig::Outbox(data_dir.join("outbox")),
+            data_dir,
+            session_idle: Duration::from_secs(2 * 3600),
+            session_absolute: Duration::from_secs(12 * 3600),
+            tls: false,
+            trusted_proxies: Vec::new(),
+            json_body_limit: 64 * 1024,
+            rate_limits: RateLimits::default(),
+            lockout: Lockout::default(),
+            csrf_failure_limit: 10,
+            metrics_listen: None,
+            log_json: false,
+        }
+    }
+}

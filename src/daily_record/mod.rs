@@ -1,0 +1,3 @@
+//! The patient's daily record (SPEC §7).
+
+pub mod mood;

@@ -1,0 +1,78 @@
+//! Healing Space: a mental-health companion service.
+//!
+//! The library builds the whole application; `main.rs` only parses the
+//! command line. Each domain module keeps its routes, types and storage
+//! side by side; `http` holds the protections every route gets.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod care_team;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod daily_record;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod metrics;
+pub mod notifications;
+pub mod types;
+
+use clock::Clock;
+use config::Config;
+use db::Db;
+use http::ratelimit::RateLimiter;
+use mail::Mailer;
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub limiter: Arc<RateLimiter>,
+    pub mailer: Mailer,
+}
+
+impl AppState {
+    /// Opens the database (creating the data directory and applying
+    /// migrations) and prepares the mailer.
+    pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let mailer = Mailer::from_config(&config.mail)?;
+        Ok(AppState {
+            limiter: Arc::new(RateLimiter::new(clock.clone())),
+            config: Arc::new(config),
+            db,
+            clock,
+            mailer,
+        })
+    }
+}
+
+/// Every route of the service, wrapped in the protections of `http`.
+pub fn app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(accounts::routes::router())
+        .merge(care_team::routes::router())
+        .merge(daily_record::mood::router())
+        .merge(notifications::router())
+        .merge(audit::routes::router())
+        .merge(admin::router());
+    http::with_protections(routes, state)
+}
