@@ -1,1 +1,10 @@
+//! Integration tests over real HTTP. One binary: every module below is
+//! linked together so the suite builds once.
 
+mod support;
+
+mod accounts;
+mod care_team;
+mod mood;
+mod protections;
+mod sessions;
