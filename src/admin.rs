@@ -211,6 +211,7 @@ async fn stats(
         "failed_logins_24h": count(&state,
             "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND outcome <> 'ok' \
              AND created_at >= $1", Some(day_ago)).await?,
+        "alerts": crate::risk::alerts::stats(&state).await?,
         "refusals_24h": count(&state,
             "SELECT COUNT(*) FROM audit_log WHERE action = 'request.refused' \
              AND created_at >= $1", Some(day_ago)).await?,

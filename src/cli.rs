@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user create`, `demo`.
+//! The command line: `serve`, `migrate`, `user create`, `demo`, `totp-code`.
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +57,12 @@ pub enum Command {
     User(UserCommand),
     /// Load a demo clinic into an empty data folder and print its logins.
     Demo,
+    /// Print the current TOTP code for a Base32 secret (for the demo logins).
+    TotpCode {
+        /// The Base32 secret, as `healing-space demo` prints it.
+        #[arg(long, env = "HS_TOTP_SECRET")]
+        secret: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +203,20 @@ pub async fn run() -> anyhow::Result<()> {
             let state = AppState::open(config, Clock::default()).await?;
             crate::demo::load(&state).await
         }
+        Command::TotpCode { secret } => {
+            // Authenticator apps show secrets in groups and any case.
+            let secret: String = secret
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '=')
+                .collect::<String>()
+                .to_ascii_uppercase();
+            let code = Some(secret.as_str())
+                .filter(|s| !s.is_empty())
+                .and_then(|s| crate::crypto::totp::code_at(s, Clock::default().now()))
+                .context("the secret is not valid Base32")?;
+            println!("{code}");
+            Ok(())
+        }
     }
 }
 
@@ -205,6 +225,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let metrics = config.metrics_listen;
     let state = AppState::open(config, Clock::default()).await?;
+    crate::jobs::spawn(state.clone());
     if let Some(addr) = metrics {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

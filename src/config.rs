@@ -85,6 +85,69 @@ pub enum MailConfig {
     Smtp { url: String, from: String },
 }
 
+/// A crisis line or service shown to a patient when risk is detected.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisResource {
+    pub region: String,
+    pub name: String,
+    pub contact: String,
+}
+
+/// The crisis resources of SPEC §9 (UK, US and Canada).
+pub fn default_crisis_resources() -> Vec<CrisisResource> {
+    let r = |region: &str, name: &str, contact: &str| CrisisResource {
+        region: region.into(),
+        name: name.into(),
+        contact: contact.into(),
+    };
+    vec![
+        r("UK", "Emergency services", "Call 999"),
+        r(
+            "UK",
+            "NHS 111 (mental health)",
+            "Call 111 and choose option 2",
+        ),
+        r("UK", "Samaritans", "Call 116 123, free, any time"),
+        r("UK", "SHOUT", "Text SHOUT to 85258"),
+        r(
+            "US and Canada",
+            "Suicide and Crisis Lifeline",
+            "Call or text 988",
+        ),
+    ]
+}
+
+/// Clinical settings: risk signals, alert escalation, questionnaires.
+#[derive(Debug, Clone)]
+pub struct Clinical {
+    pub crisis_resources: Vec<CrisisResource>,
+    /// An open alert not acknowledged within this time is escalated.
+    pub escalate_after: Duration,
+    /// A mood this many points below the patient's recent average raises
+    /// a moderate alert.
+    pub mood_drop_points: i64,
+    /// Entries the recent average is taken over.
+    pub mood_drop_window: i64,
+    /// Days between two submissions of the same questionnaire.
+    pub assessment_cooldown_days: i64,
+    /// How often the background jobs (escalation, reminders) run.
+    pub job_interval: Duration,
+}
+
+impl Default for Clinical {
+    fn default() -> Self {
+        Clinical {
+            crisis_resources: default_crisis_resources(),
+            escalate_after: Duration::from_secs(30 * 60),
+            mood_drop_points: 3,
+            mood_drop_window: 7,
+            assessment_cooldown_days: 14,
+            job_interval: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -105,6 +168,7 @@ pub struct Config {
     /// Prometheus metrics listener; `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
     pub log_json: bool,
+    pub clinical: Clinical,
 }
 
 impl Config {
@@ -126,6 +190,7 @@ impl Config {
             csrf_failure_limit: 10,
             metrics_listen: None,
             log_json: false,
+            clinical: Clinical::default(),
         }
     }
 }

@@ -163,12 +163,12 @@ pub fn error_body(code: &str, message: &str) -> Map<String, Value> {
     body
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = self.status();
+impl AppError {
+    /// The JSON body of this error. Internal causes are logged here, once,
+    /// with the request id, and replaced by a generic sentence.
+    fn body(&self) -> Map<String, Value> {
         let code = self.code();
-        let mut retry = None;
-        let body = match &self {
+        match self {
             AppError::Internal(cause) => {
                 let id = request_id::current();
                 // The cause may hold SQL or paths: it goes to the log only.
@@ -192,13 +192,25 @@ impl IntoResponse for AppError {
                 body
             }
             AppError::TooManyRequests { retry_after, .. } => {
-                retry = Some(*retry_after);
                 let mut body = error_body(code, &self.to_string());
                 body.insert("retry_after".into(), json!(retry_after));
                 body
             }
             _ => error_body(code, &self.to_string()),
+        }
+    }
+
+    /// The response for this error with more members in its body, such as
+    /// the crisis resources a refused questionnaire must still show.
+    pub fn into_response_with(self, extra: Map<String, Value>) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let retry = match &self {
+            AppError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
         };
+        let mut body = self.body();
+        body.extend(extra);
         let mut response = (status, Json(Value::Object(body))).into_response();
         response.extensions_mut().insert(ErrorCode(code));
         if let Some(secs) = retry {
@@ -207,6 +219,12 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.into_response_with(Map::new())
     }
 }
 

@@ -13,6 +13,7 @@ use axum::Router;
 
 pub mod accounts;
 pub mod admin;
+pub mod assessments;
 pub mod audit;
 pub mod care_team;
 pub mod cli;
@@ -24,10 +25,14 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod notifications;
+pub mod reminders;
+pub mod risk;
 pub mod types;
+pub mod workspace;
 
 use clock::Clock;
 use config::Config;
@@ -71,6 +76,12 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::routes::router())
         .merge(care_team::routes::router())
         .merge(daily_record::mood::router())
+        .merge(daily_record::entries::router())
+        .merge(daily_record::cbt::router())
+        .merge(assessments::router())
+        .merge(risk::alerts::router())
+        .merge(workspace::router())
+        .merge(reminders::router())
         .merge(notifications::router())
         .merge(audit::routes::router())
         .merge(admin::router());

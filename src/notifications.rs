@@ -7,7 +7,8 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::accounts::session::CurrentUser;
+use crate::accounts::session::{CurrentUser, require_clinician};
+use crate::accounts::types::Role;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::types::rfc3339;
@@ -36,6 +37,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axum::Json<Value>> {
+    // A clinician's notifications name patients (who asked for care, who
+    // ended a link): not served before activation and TOTP (SPEC §3).
+    if user.role == Role::Clinician {
+        require_clinician(&user)?;
+    }
     let rows: Vec<(i64, String, String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT id, kind, message, created_at, read_at FROM notifications WHERE user_id = $1 \
          ORDER BY id DESC LIMIT 200",
@@ -43,7 +49,12 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axu
     .bind(user.id)
     .fetch_all(state.db.pool())
     .await?;
-    let unread = rows.iter().filter(|r| r.4.is_none()).count();
+    // Counted apart from the listing, which stops at 200 rows.
+    let (unread,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL")
+            .bind(user.id)
+            .fetch_one(state.db.pool())
+            .await?;
     let items: Vec<Value> = rows
         .into_iter()
         .map(|(id, kind, message, created, read)| {

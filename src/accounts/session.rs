@@ -276,6 +276,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     }
 }
 
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, AppError> {
+        Ok(match parts.extensions.get::<SessionLookup>() {
+            Some(SessionLookup::Active(user)) => Some((**user).clone()),
+            _ => None,
+        })
+    }
+}
+
 /// A logged-in patient.
 pub struct PatientUser(pub CurrentUser);
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::store::{self, LinkRow};
 use crate::AppState;
-use crate::accounts::session::{ClinicianUser, CurrentUser, PatientUser};
+use crate::accounts::session::{ClinicianUser, CurrentUser, PatientUser, require_clinician};
 use crate::accounts::types::{Role, Username};
 use crate::audit::{self, Event};
 use crate::error::{AppError, AppResult};
@@ -25,7 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/care-team/requests/{id}/approve", post(approve))
         .route("/api/care-team/requests/{id}/reject", post(reject))
         .route("/api/care-team/links/{id}/end", post(end))
-        .route("/api/clinician/patients", get(caseload))
 }
 
 fn link_json(link: &LinkRow) -> Value {
@@ -43,6 +42,11 @@ fn link_json(link: &LinkRow) -> Value {
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axum::Json<Value>> {
     if user.role == Role::Developer {
         return Err(AppError::forbidden());
+    }
+    // Who asked a clinician for care is patient data: not served before
+    // the clinician is active and has TOTP (SPEC §3).
+    if user.role == Role::Clinician {
+        require_clinician(&user)?;
     }
     let links = store::list_for(&state.db, user.id).await?;
     Ok(axum::Json(json!({
@@ -174,6 +178,10 @@ async fn end(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Value>> {
+    // The answer names the patient, so the same rule as for reading links.
+    if user.role == Role::Clinician {
+        require_clinician(&user)?;
+    }
     let link = store::find(&state.db, id)
         .await?
         .filter(|l| l.patient_id == user.id || l.clinician_id == user.id)
@@ -218,24 +226,4 @@ async fn end(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(axum::Json(link_json(&link)))
-}
-
-/// The clinician's approved patients.
-async fn caseload(
-    State(state): State<AppState>,
-    ClinicianUser(user): ClinicianUser,
-) -> AppResult<axum::Json<Value>> {
-    let links = store::list_for(&state.db, user.id).await?;
-    let patients: Vec<Value> = links
-        .iter()
-        .filter(|l| l.clinician_id == user.id && l.status == "approved")
-        .map(|l| {
-            json!({
-                "username": l.patient_username,
-                "display_name": l.patient_name,
-                "linked_since": l.decided_at.map(rfc3339),
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({ "patients": patients })))
 }

@@ -15,6 +15,7 @@ use crate::care_team::gate::{self, PatientAccess};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::{Json, Query};
+use crate::risk::{self, Source};
 use crate::types::{Bounded, Date, ShortText, Text, local_date, rfc3339};
 
 pub fn router() -> Router<AppState> {
@@ -191,6 +192,7 @@ async fn create(
     let medication = input.medication_json()?;
     let now = state.clock.now();
     let date = today_for(&state, &access);
+    let outcome = screen_note(&state, &access, &input).await?;
     let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
         "INSERT INTO mood_entries (patient_id, entry_date, mood, sleep_quality, sleep_tenths, \
          anxiety, exercise_minutes, outdoor_minutes, medication, note, created_at, updated_at) \
@@ -216,19 +218,30 @@ async fn create(
             let mut extra = serde_json::Map::new();
             extra.insert("date".into(), json!(date));
             extra.insert("entry_id".into(), json!(existing.map(|e| e.id)));
-            return Err(AppError::Conflict {
+            let err = AppError::Conflict {
                 code: "already_logged_today",
                 message: "there is already an entry for today; edit it with PUT /api/mood/{id}"
                     .into(),
                 extra: Some(extra),
-            });
+            };
+            // The note was screened already: a refused entry still shows
+            // the crisis resources when it raised an alert.
+            let mut risk_member = serde_json::Map::new();
+            if outcome.is_risk() {
+                risk_member.insert("risk".into(), outcome.to_json(&state));
+            }
+            return Ok(err.into_response_with(risk_member));
         }
         Err(err) => return Err(err.into()),
     };
+    let drop = risk::check_mood_drop(&state, &access, input.mood.get(), &date).await?;
+    let outcome = risk::worst(outcome, drop);
     let row = find_by_id(&state.db, &access, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok((StatusCode::CREATED, axum::Json(row.to_json())).into_response())
+    let mut body = row.to_json();
+    body["risk"] = outcome.to_json(&state);
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 async fn update(
@@ -239,6 +252,11 @@ async fn update(
 ) -> AppResult<axum::Json<Value>> {
     let access = gate::own(&state, &user).await?;
     let medication = input.medication_json()?;
+    if find_by_id(&state.db, &access, id).await?.is_none() {
+        // Another patient's entry is indistinguishable from none.
+        return Err(AppError::NotFound);
+    }
+    let outcome = screen_note(&state, &access, &input).await?;
     let done = sqlx::query(
         "UPDATE mood_entries SET mood = $1, sleep_quality = $2, sleep_tenths = $3, anxiety = $4, \
          exercise_minutes = $5, outdoor_minutes = $6, medication = $7, note = $8, \
@@ -264,7 +282,21 @@ async fn update(
     let row = find_by_id(&state.db, &access, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(axum::Json(row.to_json()))
+    let mut body = row.to_json();
+    body["risk"] = outcome.to_json(&state);
+    Ok(axum::Json(body))
+}
+
+/// The note of an entry goes through the risk screen before it is stored.
+async fn screen_note(
+    state: &AppState,
+    access: &PatientAccess,
+    input: &MoodInput,
+) -> AppResult<risk::RiskOutcome> {
+    match &input.note {
+        Some(note) => risk::screen_texts(state, access, Source::MoodNote, &[note.as_str()]).await,
+        None => Ok(risk::RiskOutcome::none()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,8 +26,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 /// route did not ask for (`role`, `id`, `owner`…).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
-    result.map_err(|err| {
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    let value = result.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let text = inner.to_string();
@@ -66,7 +66,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                 format!("the body is not valid JSON: {}", truncate(&sentence, 120)),
             ),
         }
-    })
+    })?;
+    // serde_json stops after the first document; a second one smuggled
+    // behind it must not be ignored silently.
+    de.end().map_err(|_| {
+        AppError::bad_request(
+            "invalid_json",
+            "the body is not valid JSON: trailing characters after the document",
+        )
+    })?;
+    Ok(value)
 }
 
 fn truncate(s: &str, max: usize) -> String {

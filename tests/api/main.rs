@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod care_team;
+mod demo;
 mod mood;
 mod protections;
 mod sessions;
