@@ -106,6 +106,26 @@ pub struct ServeArgs {
     /// Login attempts per minute per address and per account.
     #[arg(long, env = "HS_RATE_LOGIN_PER_MINUTE", default_value_t = 5)]
     pub rate_login_per_minute: u32,
+    /// Base URL of an OpenAI-compatible chat-completions API (e.g.
+    /// http://127.0.0.1:11434/v1); without it the built-in companion answers.
+    #[arg(long, env = "HS_AI_BASE_URL")]
+    pub ai_base_url: Option<String>,
+    /// Model name sent to that API.
+    #[arg(long, env = "HS_AI_MODEL", default_value = "gpt-4o-mini")]
+    pub ai_model: String,
+    /// API key for that API (prefer the environment variable).
+    #[arg(long, env = "HS_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+    /// Seconds to wait for the model before giving a stored error reply.
+    #[arg(long, env = "HS_AI_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub ai_timeout_seconds: u64,
+    /// Minutes after which an unacknowledged alert is escalated.
+    #[arg(long, env = "HS_ALERT_ESCALATE_MINUTES", default_value_t = 30)]
+    pub alert_escalate_minutes: u64,
+    /// JSON file with the crisis resources to show, as a list of
+    /// {region, name, contact}; defaults to the UK, US and Canada lines.
+    #[arg(long, env = "HS_CRISIS_RESOURCES_FILE")]
+    pub crisis_resources_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +197,27 @@ pub async fn run() -> anyhow::Result<()> {
             config.rate_limits.general.max = args.rate_general_per_minute;
             config.rate_limits.login_per_ip.max = args.rate_login_per_minute;
             config.rate_limits.login_per_account.max = args.rate_login_per_minute;
+            if let Some(base_url) = args.ai_base_url {
+                config.companion.backend = crate::config::ModelBackend::OpenAi {
+                    base_url,
+                    model: args.ai_model,
+                    api_key: args.ai_api_key,
+                };
+            }
+            config.companion.timeout = Duration::from_secs(args.ai_timeout_seconds.max(1));
+            config.clinical.escalate_after =
+                Duration::from_secs(args.alert_escalate_minutes.max(1) * 60);
+            if let Some(path) = args.crisis_resources_file {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                config.clinical.crisis_resources =
+                    serde_json::from_str(&text).with_context(|| {
+                        format!("reading the crisis resources in {}", path.display())
+                    })?;
+                if config.clinical.crisis_resources.is_empty() {
+                    bail!("the crisis resources file lists no resource");
+                }
+            }
             if let Some(url) = args.smtp_url {
                 config.mail = MailConfig::Smtp {
                     url,

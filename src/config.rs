@@ -148,6 +148,68 @@ impl Default for Clinical {
     }
 }
 
+/// Which model answers in the companion chat.
+#[derive(Clone)]
+pub enum ModelBackend {
+    /// The built-in companion: no network, the default.
+    Local,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    OpenAi {
+        /// e.g. `https://api.example.org/v1` or `http://127.0.0.1:11434/v1`.
+        base_url: String,
+        model: String,
+        api_key: Option<String>,
+    },
+}
+
+// The API key must never reach a log.
+impl std::fmt::Debug for ModelBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelBackend::Local => f.write_str("Local"),
+            ModelBackend::OpenAi {
+                base_url,
+                model,
+                api_key,
+            } => f
+                .debug_struct("OpenAi")
+                .field("base_url", base_url)
+                .field("model", model)
+                .field("api_key", &api_key.as_ref().map(|_| "****"))
+                .finish(),
+        }
+    }
+}
+
+/// Settings of the AI companion (SPEC §10).
+#[derive(Debug, Clone)]
+pub struct Companion {
+    pub backend: ModelBackend,
+    /// Per attempt; a slower model gets a stored error reply.
+    pub timeout: Duration,
+    /// Further attempts after a connection error or a 5xx/429 answer.
+    pub max_retries: u32,
+    /// Earlier messages of the conversation sent as context.
+    pub history_messages: usize,
+    /// Characters of earlier messages sent at most.
+    pub history_chars: usize,
+    /// Whether clinicians' notes may be summarised for the model.
+    pub include_clinician_notes: bool,
+}
+
+impl Default for Companion {
+    fn default() -> Self {
+        Companion {
+            backend: ModelBackend::Local,
+            timeout: Duration::from_secs(30),
+            max_retries: 1,
+            history_messages: 12,
+            history_chars: 8000,
+            include_clinician_notes: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -169,6 +231,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub log_json: bool,
     pub clinical: Clinical,
+    pub companion: Companion,
 }
 
 impl Config {
@@ -191,6 +254,7 @@ impl Config {
             metrics_listen: None,
             log_json: false,
             clinical: Clinical::default(),
+            companion: Companion::default(),
         }
     }
 }

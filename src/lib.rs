@@ -18,12 +18,14 @@ pub mod audit;
 pub mod care_team;
 pub mod cli;
 pub mod clock;
+pub mod companion;
 pub mod config;
 pub mod crypto;
 pub mod daily_record;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod jobs;
 pub mod mail;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub clock: Clock,
     pub limiter: Arc<RateLimiter>,
     pub mailer: Mailer,
+    /// The companion's model (built-in or a remote endpoint).
+    pub model: Arc<dyn companion::model::ChatModel>,
 }
 
 impl AppState {
@@ -60,7 +64,9 @@ impl AppState {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let mailer = Mailer::from_config(&config.mail)?;
+        let model = Arc::from(companion::model::from_config(&config.companion)?);
         Ok(AppState {
+            model,
             limiter: Arc::new(RateLimiter::new(clock.clone())),
             config: Arc::new(config),
             db,
@@ -82,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         .merge(risk::alerts::router())
         .merge(workspace::router())
         .merge(reminders::router())
+        .merge(companion::router())
         .merge(notifications::router())
         .merge(audit::routes::router())
         .merge(admin::router());

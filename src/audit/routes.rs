@@ -24,17 +24,27 @@ async fn access_log(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
 ) -> AppResult<axum::Json<Value>> {
-    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT accessor_name, accessor_role, resource, created_at FROM access_log \
-         WHERE patient_id = $1 ORDER BY id DESC LIMIT 500",
+    // Display names are chosen freely and need not be unique, so the
+    // username tells the patient exactly who it was (null once that
+    // account is gone; the name kept at the time stays).
+    let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT a.accessor_name, a.accessor_role, a.resource, a.created_at, u.username \
+         FROM access_log a LEFT JOIN users u ON u.id = a.accessor_id \
+         WHERE a.patient_id = $1 ORDER BY a.id DESC LIMIT 500",
     )
     .bind(user.id)
     .fetch_all(state.db.pool())
     .await?;
     let entries: Vec<Value> = rows
         .into_iter()
-        .map(|(name, role, resource, at)| {
-            json!({ "by": name, "role": role, "resource": resource, "at": rfc3339(at) })
+        .map(|(name, role, resource, at, username)| {
+            json!({
+                "by": name,
+                "username": username,
+                "role": role,
+                "resource": resource,
+                "at": rfc3339(at),
+            })
         })
         .collect();
     Ok(axum::Json(json!({ "entries": entries })))

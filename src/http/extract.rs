@@ -114,6 +114,25 @@ where
     }
 }
 
+/// An optional JSON body: no `Content-Type` means no body (the body rules
+/// layer has already refused a body sent without one).
+impl<T, S> axum::extract::OptionalFromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, AppError> {
+        if !req.headers().contains_key(CONTENT_TYPE) {
+            return Ok(None);
+        }
+        <Json<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Query parameters, strictly typed, refused in our error shape.
 pub struct Query<T>(pub T);
 

@@ -59,16 +59,9 @@ async fn notification_kinds(app: &TestApp, username: &str) -> Vec<String> {
     rows.into_iter().map(|(k,)| k).collect()
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.scalar(sql).await
-}
-
 async fn record_reads(app: &TestApp) -> i64 {
-    count(
-        app,
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'record.read'",
-    )
-    .await
+    app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'record.read'")
+        .await
 }
 
 fn not_found_body() -> Value {
@@ -129,7 +122,7 @@ async fn only_an_approved_link_opens_a_record_and_every_other_case_looks_like_no
         assert_eq!(r.text, missing.text, "{username} must look like no patient");
         assert_eq!(r.header("content-type"), missing.header("content-type"));
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM access_log").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM access_log").await, 0);
     assert_eq!(record_reads(&app).await, 0);
 
     for username in ["alice", "ALICE"] {
@@ -142,14 +135,13 @@ async fn only_an_approved_link_opens_a_record_and_every_other_case_looks_like_no
     }
     let alice_id = app.user_id("alice").await;
     assert_eq!(
-        count(
-            &app,
-            &format!("SELECT COUNT(*) FROM access_log WHERE patient_id = {alice_id}")
-        )
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM access_log WHERE patient_id = {alice_id}"
+        ))
         .await,
         2
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM access_log").await, 2);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM access_log").await, 2);
 
     let r = dr.get("/api/clinician/patients").await;
     assert_eq!(r.status, 200);
@@ -228,7 +220,7 @@ async fn a_clinician_that_is_no_longer_active_loses_access_at_once() {
         .await
         .assert_error(401, "session_expired");
     assert_eq!(record_reads(&app).await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM access_log").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM access_log").await, 1);
 }
 
 #[tokio::test]
@@ -260,7 +252,7 @@ async fn every_clinician_read_is_in_the_access_log_and_own_reads_are_not() {
     let r = alice.get("/api/me/access-log").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, json!({ "entries": [] }));
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM access_log").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM access_log").await, 0);
     assert_eq!(record_reads(&app).await, 0);
 
     assert_eq!(dr.get(&mood_of("alice")).await.status, 200);
@@ -280,11 +272,12 @@ async fn every_clinician_read_is_in_the_access_log_and_own_reads_are_not() {
     let entries = r.body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{}", r.text);
     // Newest first.
-    let who: Vec<(&str, &str, &str)> = entries
+    let who: Vec<(&str, &str, &str, &str)> = entries
         .iter()
         .map(|e| {
             (
                 e["by"].as_str().unwrap(),
+                e["username"].as_str().unwrap(),
                 e["role"].as_str().unwrap(),
                 e["resource"].as_str().unwrap(),
             )
@@ -293,9 +286,9 @@ async fn every_clinician_read_is_in_the_access_log_and_own_reads_are_not() {
     assert_eq!(
         who,
         [
-            ("Dr drcarol", "clinician", "mood"),
-            ("Dr drbob", "clinician", "mood"),
-            ("Dr drbob", "clinician", "mood"),
+            ("Dr drcarol", "drcarol", "clinician", "mood"),
+            ("Dr drbob", "drbob", "clinician", "mood"),
+            ("Dr drbob", "drbob", "clinician", "mood"),
         ]
     );
     for e in entries {
@@ -307,25 +300,19 @@ async fn every_clinician_read_is_in_the_access_log_and_own_reads_are_not() {
     let carol_id = app.user_id("drcarol").await;
     assert_eq!(record_reads(&app).await, 3);
     assert_eq!(
-        count(
-            &app,
-            &format!(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'record.read' \
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'record.read' \
                  AND actor_id = {dr_id} AND target_id = {alice_id} \
                  AND outcome = 'ok' AND detail = '{{\"resource\":\"mood\"}}'"
-            )
-        )
+        ))
         .await,
         2
     );
     assert_eq!(
-        count(
-            &app,
-            &format!(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'record.read' \
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'record.read' \
                  AND actor_id = {carol_id} AND target_id = {alice_id}"
-            )
-        )
+        ))
         .await,
         1
     );
@@ -388,10 +375,9 @@ async fn a_patient_can_neither_read_nor_write_another_patients_record() {
         ))
         .await;
     assert_eq!(after, before);
-    assert_eq!(
-        after.unwrap().split('|').take(2).collect::<Vec<_>>(),
-        ["2", "bob's day"]
-    );
+    let r = bob.get("/api/mood/today").await;
+    assert_eq!(r.body["entry"]["mood"], 2);
+    assert_eq!(r.body["entry"]["note"], "bob's day");
 
     // Alice's own views hold nothing of bob's.
     let r = alice.get("/api/mood").await;
@@ -405,10 +391,9 @@ async fn a_patient_can_neither_read_nor_write_another_patients_record() {
     );
     let bob_id = app.user_id("bob").await;
     assert_eq!(
-        count(
-            &app,
-            &format!("SELECT COUNT(*) FROM mood_entries WHERE patient_id = {bob_id}")
-        )
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM mood_entries WHERE patient_id = {bob_id}"
+        ))
         .await,
         1
     );
@@ -442,7 +427,7 @@ async fn a_clinician_cannot_log_or_edit_mood_entries() {
         .await
         .assert_error(403, "forbidden");
 
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM mood_entries").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM mood_entries").await, 1);
     assert_eq!(app.text(&snapshot).await, before);
 }
 
@@ -507,7 +492,7 @@ async fn request_and_approve_with_conflicts_and_notifications() {
         .post("/api/care-team/requests", json!({ "clinician": "drbob" }))
         .await;
     r.assert_error(403, "forbidden");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM care_links").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM care_links").await, 1);
     assert_eq!(notification_kinds(&app, "drbob").await, ["care_request"]);
     assert_eq!(
         notification_kinds(&app, "alice").await,
@@ -565,13 +550,10 @@ async fn request_and_approve_with_conflicts_and_notifications() {
     let dr_id = app.user_id("drbob").await;
     let alice_id = app.user_id("alice").await;
     assert_eq!(
-        count(
-            &app,
-            &format!(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'care_team.approve' \
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'care_team.approve' \
                  AND actor_id = {dr_id} AND target_id = {alice_id}"
-            )
-        )
+        ))
         .await,
         1
     );
@@ -742,11 +724,8 @@ async fn either_side_ends_a_link_once_and_strangers_cannot() {
         .await
         .assert_error(409, "not_open");
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'care_team.end'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'care_team.end'")
+            .await,
         2
     );
 
@@ -796,7 +775,7 @@ async fn registration_naming_a_clinician_opens_a_pending_request() {
         .as_deref(),
         Some("pending")
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM care_links").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM care_links").await, 1);
     assert_eq!(notification_kinds(&app, "drbob").await, ["care_request"]);
     assert_eq!(
         notification_kinds(&app, "alice").await,
@@ -819,16 +798,15 @@ async fn registration_naming_a_clinician_opens_a_pending_request() {
         r.assert_error(400, "invalid_field");
         assert_eq!(r.body["field"], "clinician");
         assert_eq!(
-            count(
-                &app,
-                &format!("SELECT COUNT(*) FROM users WHERE username_lower = '{username}'")
-            )
+            app.scalar(&format!(
+                "SELECT COUNT(*) FROM users WHERE username_lower = '{username}'"
+            ))
             .await,
             0,
             "{username} must not be created"
         );
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM care_links").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM care_links").await, 1);
 }
 
 #[tokio::test]
@@ -976,7 +954,7 @@ async fn a_developer_has_no_place_in_the_care_team() {
         .await
         .assert_error(403, "forbidden");
     assert_eq!(link_status(&app, id).await, "pending");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM care_links").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM care_links").await, 1);
     assert_eq!(record_reads(&app).await, 0);
 }
 
@@ -1070,4 +1048,27 @@ async fn a_clinician_sees_no_patient_before_totp_enrolment_and_activation() {
         r.assert_error(403, "clinician_not_active");
     }
     assert_eq!(link_status(&app, id).await, "pending");
+}
+
+#[tokio::test]
+async fn the_access_log_tells_apart_clinicians_with_the_same_name() {
+    let app = TestApp::new().await;
+    let smith = app.clinician("drsmith").await;
+    let other = app.clinician("drsmith2").await;
+    // Display names are free text: the second clinician takes the first's.
+    app.exec("UPDATE users SET display_name = 'Dr Smith' WHERE role = 'clinician'")
+        .await;
+    let alice = app.patient("alice").await;
+    app.link(&alice, &smith).await;
+    app.link(&alice, &other).await;
+    assert_eq!(other.get(&mood_of("alice")).await.status, 200);
+    assert_eq!(smith.get(&mood_of("alice")).await.status, 200);
+
+    let r = alice.get("/api/me/access-log").await;
+    let entries = r.body["entries"].as_array().unwrap();
+    let who: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["by"].as_str().unwrap(), e["username"].as_str().unwrap()))
+        .collect();
+    assert_eq!(who, [("Dr Smith", "drsmith"), ("Dr Smith", "drsmith2")]);
 }

@@ -1,0 +1,3 @@
+//! Exports of a patient's data (SPEC §13).
+
+pub mod csv;
