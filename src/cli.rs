@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `user create`, `demo`, `totp-code`.
+//! The command line: `serve`, `migrate`, `user create`, `demo`, `fhir verify`,
+//! `totp-code`.
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +39,23 @@ pub struct Common {
     /// Log format.
     #[arg(long, env = "HS_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Master key (32 random bytes, Base64) that wraps each patient's data
+    /// key; without it `master.key` in the data folder is used or created.
+    #[arg(long, env = "HS_MASTER_KEY", hide_env_values = true, global = true)]
+    pub master_key: Option<String>,
+    /// Production mode: refuse to start without a strong configured master key.
+    #[arg(long, env = "HS_PRODUCTION", global = true)]
+    pub production: bool,
+    /// Key that signs FHIR exports (Base64 of a 32-byte Ed25519 seed);
+    /// without it `fhir-signing.key` in the data folder is used or created.
+    /// Servers sharing one database must share it.
+    #[arg(
+        long,
+        env = "HS_FHIR_SIGNING_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub fhir_signing_key: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +75,39 @@ pub enum Command {
     User(UserCommand),
     /// Load a demo clinic into an empty data folder and print its logins.
     Demo,
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Work with signed FHIR exports.
+    #[command(subcommand)]
+    Fhir(FhirCommand),
     /// Print the current TOTP code for a Base32 secret (for the demo logins).
     TotpCode {
         /// The Base32 secret, as `healing-space demo` prints it.
         #[arg(long, env = "HS_TOTP_SECRET")]
         secret: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain of the audit log and report the first broken
+    /// link (exit status 1), or that it is intact.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FhirCommand {
+    /// Check the signature of an exported FHIR Bundle: exit status 0 when
+    /// it is intact, 1 with a one-line reason when it is not.
+    Verify {
+        /// The Bundle (JSON); `-` reads standard input.
+        file: PathBuf,
+        /// The signer's public key: Base64 of its 32 bytes, or a file
+        /// holding that or the JSON of `GET /api/export/fhir/public-key`.
+        /// Without it, this installation's own key is used.
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 
@@ -161,6 +207,12 @@ fn base_config(common: &Common) -> Config {
         config.database_url = url.clone();
     }
     config.log_json = common.log_format == LogFormat::Json;
+    config.master_key = common.master_key.clone().map(crate::config::SecretText);
+    config.production = common.production;
+    config.fhir_signing_key = common
+        .fhir_signing_key
+        .clone()
+        .map(crate::config::SecretText);
     config
 }
 
@@ -243,6 +295,24 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Demo => {
             let state = AppState::open(config, Clock::default()).await?;
             crate::demo::load(&state).await
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let state = AppState::open(config, Clock::default()).await?;
+            match crate::audit::verify_chain(&state.db).await? {
+                crate::audit::ChainReport::Intact { rows } => {
+                    println!("audit log intact: {rows} rows");
+                    Ok(())
+                }
+                crate::audit::ChainReport::Broken { id, reason } => {
+                    println!("audit log broken at row {id}: {reason}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Fhir(FhirCommand::Verify { file, public_key }) => {
+            let line = crate::exports::fhir::verify_file(&config, &file, public_key.as_deref())?;
+            println!("{line}");
+            Ok(())
         }
         Command::TotpCode { secret } => {
             // Authenticator apps show secrets in groups and any case.

@@ -210,6 +210,16 @@ impl Default for Companion {
     }
 }
 
+/// A secret setting that never appears in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("****")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -232,6 +242,16 @@ pub struct Config {
     pub log_json: bool,
     pub clinical: Clinical,
     pub companion: Companion,
+    /// Base64 master key wrapping patients' data keys; without it a key
+    /// file in the data directory is used (created on first start).
+    pub master_key: Option<SecretText>,
+    /// Production mode: refuse to start without a configured, strong
+    /// master key.
+    pub production: bool,
+    /// Base64 seed of the Ed25519 key that signs FHIR exports; without it
+    /// `fhir-signing.key` in the data directory is used (created on first
+    /// use). Servers sharing one database must share this key.
+    pub fhir_signing_key: Option<SecretText>,
 }
 
 impl Config {
@@ -255,6 +275,9 @@ impl Config {
             log_json: false,
             clinical: Clinical::default(),
             companion: Companion::default(),
+            master_key: None,
+            production: false,
+            fhir_signing_key: None,
         }
     }
 }

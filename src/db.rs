@@ -10,6 +10,7 @@
 //! nothing else.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +33,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// Serialises appends to the audit hash chain within this process.
+    audit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -78,7 +81,11 @@ impl Db {
             .connect_with(options)
             .await
             .context("connecting to the database")?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            audit_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Applies every pending migration of this backend.
@@ -96,6 +103,10 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn audit_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.audit_lock
     }
 
     pub fn backend(&self) -> Backend {

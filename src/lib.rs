@@ -34,6 +34,7 @@ pub mod notifications;
 pub mod reminders;
 pub mod risk;
 pub mod types;
+pub mod vault;
 pub mod workspace;
 
 use clock::Clock;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// The companion's model (built-in or a remote endpoint).
     pub model: Arc<dyn companion::model::ChatModel>,
+    /// Wraps and unwraps the patients' data keys.
+    pub vault: vault::Vault,
 }
 
 impl AppState {
@@ -61,12 +64,18 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
+        let vault = vault::Vault::load(
+            config.master_key.as_ref().map(|k| k.0.as_str()),
+            &config.data_dir,
+            config.production,
+        )?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let mailer = Mailer::from_config(&config.mail)?;
         let model = Arc::from(companion::model::from_config(&config.companion)?);
         Ok(AppState {
             model,
+            vault,
             limiter: Arc::new(RateLimiter::new(clock.clone())),
             config: Arc::new(config),
             db,
@@ -89,6 +98,8 @@ pub fn app(state: AppState) -> Router {
         .merge(workspace::router())
         .merge(reminders::router())
         .merge(companion::router())
+        .merge(exports::rights::router())
+        .merge(exports::fhir::router())
         .merge(notifications::router())
         .merge(audit::routes::router())
         .merge(admin::router());

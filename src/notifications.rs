@@ -28,6 +28,30 @@ pub async fn notify(db: &Db, user_id: i64, kind: &str, message: &str, now: i64) 
     Ok(())
 }
 
+/// Stores a notification for `user_id` that is about patient `subject_id`
+/// (named in the message); erasing that patient deletes it too.
+pub async fn notify_about(
+    db: &Db,
+    user_id: i64,
+    subject_id: i64,
+    kind: &str,
+    message: &str,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO notifications (user_id, subject_id, kind, message, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(subject_id)
+    .bind(kind)
+    .bind(message)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/notifications", get(list))

@@ -146,10 +146,15 @@ pub async fn list(
         .await?)
 }
 
-/// PHQ-9 item 9 as sent, before any validation: any integer of 1 or more
-/// is a warning sign, even if the rest of the form is refused.
+/// PHQ-9 item 9 as sent, before any validation: any value that reads as a
+/// number of 1 or more (`2`, `1.5`, `"2"`) is a warning sign, even though
+/// the form itself will be refused for its type.
 fn raw_item9(body: &Value) -> Option<i64> {
-    body.get("answers")?.get(8)?.as_i64().filter(|v| *v >= 1)
+    let item = body.get("answers")?.get(8)?;
+    let value = item
+        .as_f64()
+        .or_else(|| item.as_str()?.trim().parse::<f64>().ok())?;
+    (value >= 1.0).then_some(value as i64)
 }
 
 fn risk_member(state: &AppState, outcome: &RiskOutcome) -> Map<String, Value> {

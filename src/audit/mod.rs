@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::accounts::session::SessionLookup;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{AppResult, ErrorCode};
 use crate::http::extract::ClientIp;
 use crate::http::request_id;
@@ -64,11 +64,64 @@ impl Event {
     }
 }
 
-/// Appends `event` to the audit log.
+/// The `prev_hash` of the first row of the chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hash of one row: SHA-256 over a JSON array of the previous row's
+/// hash and every stored field, so no field can change unnoticed and no
+/// two different rows can serialise alike.
+#[allow(clippy::too_many_arguments)]
+pub fn row_hash(
+    prev_hash: &str,
+    created_at: i64,
+    actor_id: Option<i64>,
+    action: &str,
+    outcome: &str,
+    target_id: Option<i64>,
+    ip: Option<&str>,
+    request_id: Option<&str>,
+    detail: &str,
+) -> String {
+    let material = json!([
+        prev_hash, created_at, actor_id, action, outcome, target_id, ip, request_id, detail
+    ]);
+    crate::crypto::sha256_hex(&material.to_string())
+}
+
+/// Appends `event` to the audit log, chained to the row before it.
 pub async fn record(db: &Db, now: i64, event: Event) -> AppResult<()> {
+    let detail = event.detail.to_string();
+    let request_id = request_id::current();
+    // One appender at a time: in this process by the mutex, across app
+    // servers on PostgreSQL by a transaction-scoped advisory lock.
+    let _guard = db.audit_lock().lock().await;
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7271051401)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let last: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let prev = last
+        .and_then(|(h,)| h)
+        .unwrap_or_else(|| GENESIS.to_owned());
+    let hash = row_hash(
+        &prev,
+        now,
+        event.actor_id,
+        event.action,
+        event.outcome,
+        event.target_id,
+        event.ip.as_deref(),
+        Some(&request_id),
+        &detail,
+    );
     sqlx::query(
         "INSERT INTO audit_log (created_at, actor_id, action, outcome, target_id, ip, \
-         request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         request_id, detail, prev_hash, row_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(now)
     .bind(event.actor_id)
@@ -76,11 +129,92 @@ pub async fn record(db: &Db, now: i64, event: Event) -> AppResult<()> {
     .bind(event.outcome)
     .bind(event.target_id)
     .bind(event.ip)
-    .bind(request_id::current())
-    .bind(event.detail.to_string())
-    .execute(db.pool())
+    .bind(&request_id)
+    .bind(&detail)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainReport {
+    /// Every row links to the one before and matches its hash.
+    Intact { rows: u64 },
+    /// The first row whose link or hash does not match.
+    Broken { id: i64, reason: String },
+}
+
+type AuditRow = (
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Walks the whole audit log in order and reports the first broken link.
+pub async fn verify_chain(db: &Db) -> anyhow::Result<ChainReport> {
+    let mut expected_prev = GENESIS.to_owned();
+    let mut after = i64::MIN;
+    let mut rows = 0u64;
+    loop {
+        let page: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, created_at, actor_id, action, outcome, target_id, ip, request_id, \
+             detail, prev_hash, row_hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000",
+        )
+        .bind(after)
+        .fetch_all(db.pool())
+        .await?;
+        if page.is_empty() {
+            return Ok(ChainReport::Intact { rows });
+        }
+        for r in page {
+            after = r.0;
+            let (Some(prev), Some(stored)) = (&r.9, &r.10) else {
+                return Ok(ChainReport::Broken {
+                    id: r.0,
+                    reason: "the row has no hash".into(),
+                });
+            };
+            if *prev != expected_prev {
+                return Ok(ChainReport::Broken {
+                    id: r.0,
+                    reason: "the row does not link to the row before it (a row was removed, \
+                             inserted or reordered)"
+                        .into(),
+                });
+            }
+            let computed = row_hash(
+                prev,
+                r.1,
+                r.2,
+                &r.3,
+                &r.4,
+                r.5,
+                r.6.as_deref(),
+                r.7.as_deref(),
+                &r.8,
+            );
+            if computed != *stored {
+                return Ok(ChainReport::Broken {
+                    id: r.0,
+                    reason: "the row's contents do not match its hash (it was edited)".into(),
+                });
+            }
+            expected_prev = computed;
+            rows += 1;
+        }
+    }
 }
 
 /// Records every refusal that a layer or handler produced (CSRF, rate

@@ -11,6 +11,7 @@ use crate::accounts::session::{CurrentUser, require_clinician};
 use crate::accounts::types::Role;
 use crate::audit;
 use crate::error::{AppError, AppResult};
+use crate::vault::PatientKey;
 
 /// Proof that the caller may see one patient's record.
 #[derive(Debug, Clone)]
@@ -19,6 +20,9 @@ pub struct PatientAccess {
     patient_username: String,
     time_zone: String,
     viewer_id: i64,
+    /// The patient's data key: whoever may read the record may also open
+    /// its encrypted text, and nobody else gets the key.
+    key: PatientKey,
 }
 
 impl PatientAccess {
@@ -33,6 +37,11 @@ impl PatientAccess {
     /// The patient's time zone, which decides what "today" is.
     pub fn time_zone(&self) -> &str {
         &self.time_zone
+    }
+
+    /// Seals and opens the patient's free text.
+    pub fn key(&self) -> &PatientKey {
+        &self.key
     }
 
     pub fn viewer_id(&self) -> i64 {
@@ -61,6 +70,7 @@ pub async fn own(state: &AppState, user: &CurrentUser) -> AppResult<PatientAcces
         patient_username: user.username.clone(),
         time_zone,
         viewer_id: user.id,
+        key: state.vault.key(&state.db, user.id).await?,
     })
 }
 
@@ -100,5 +110,6 @@ pub async fn for_viewer(
         patient_username,
         time_zone,
         viewer_id: viewer.id,
+        key: state.vault.key(&state.db, patient_id).await?,
     })
 }

@@ -28,9 +28,10 @@ pub async fn request_care(
             "request_exists",
             "a request to this clinician is already pending or approved",
         )?;
-    notifications::notify(
+    notifications::notify_about(
         &state.db,
         clinician.id,
+        patient.id,
         "care_request",
         &format!(
             "{} asked you to join their care team.",

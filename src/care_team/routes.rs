@@ -126,9 +126,10 @@ async fn decide(
         now,
     )
     .await?;
-    notifications::notify(
+    notifications::notify_about(
         &state.db,
         user.id,
+        link.patient_id,
         &format!("care_{to}"),
         &format!("You {to} the request from {}.", link.patient_name),
         now,
@@ -204,7 +205,15 @@ async fn end(
             format!("{} ended the care-team link.", link.clinician_name),
         )
     };
-    notifications::notify(&state.db, other, "care_ended", &other_msg, now).await?;
+    notifications::notify_about(
+        &state.db,
+        other,
+        link.patient_id,
+        "care_ended",
+        &other_msg,
+        now,
+    )
+    .await?;
     notifications::notify(
         &state.db,
         user.id,

@@ -322,6 +322,30 @@ async fn chat(
     .into_response())
 }
 
+/// Every conversation of the patient with its messages, for the full copy.
+pub async fn export_all(state: &AppState, access: &PatientAccess) -> AppResult<Value> {
+    let conversations: Vec<ConvRow> = sqlx::query_as(
+        "SELECT id, title, created_at, updated_at FROM conversations WHERE patient_id = $1 \
+         ORDER BY id",
+    )
+    .bind(access.patient_id())
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(conversations.len());
+    for c in &conversations {
+        let mut j = conv_json(c);
+        j["messages"] = json!(
+            messages(state, c.0)
+                .await?
+                .iter()
+                .map(msg_json)
+                .collect::<Vec<_>>()
+        );
+        out.push(j);
+    }
+    Ok(Value::Array(out))
+}
+
 async fn list_conversations(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,

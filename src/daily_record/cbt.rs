@@ -327,7 +327,7 @@ impl SafetyPlan {
     }
 }
 
-async fn plan_json(state: &AppState, access: &PatientAccess) -> AppResult<Value> {
+pub async fn plan_json(state: &AppState, access: &PatientAccess) -> AppResult<Value> {
     let row: Option<(String, i64)> =
         sqlx::query_as("SELECT plan, updated_at FROM safety_plans WHERE patient_id = $1")
             .bind(access.patient_id())

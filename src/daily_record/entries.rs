@@ -66,9 +66,9 @@ pub struct EntryInput {
     body: ShortText,
 }
 
-type Row = (i64, String, String, i64, i64);
+pub type Row = (i64, String, String, i64, i64);
 
-fn row_json(row: &Row) -> Value {
+pub fn row_json(row: &Row) -> Value {
     json!({
         "id": row.0,
         "body": row.1,

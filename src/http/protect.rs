@@ -3,7 +3,7 @@
 //! matched, body type and size limits, and the general rate limit.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -128,7 +128,7 @@ fn has_body(req: &Request) -> bool {
 /// cut off at the same limit while it is read.
 pub async fn body_rules(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    let limit = state.config.json_body_limit;
+    let limit = route_body_limit(&req, state.config.json_body_limit);
     if req.uri().path().starts_with("/api/") && (writes || has_body(&req)) {
         if has_body(&req) && !is_json(req.headers()) {
             return AppError::UnsupportedMediaType.into_response();
@@ -145,6 +145,27 @@ pub async fn body_rules(State(state): State<AppState>, req: Request, next: Next)
     let (parts, body) = req.into_parts();
     let body = Body::new(http_body_util::Limited::new(body, limit));
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The body limit of the route a request reached: the JSON default, or
+/// more where the route needs it (notes of 50,000 characters, SPEC §11).
+fn route_body_limit(req: &Request, default: usize) -> usize {
+    let notes = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == crate::workspace::NOTES_ROUTE);
+    let fhir_verify = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == crate::exports::fhir::VERIFY_ROUTE);
+    if notes {
+        default.max(crate::workspace::NOTE_BODY_LIMIT)
+    } else if fhir_verify {
+        // Whole exported Bundles, to have their signature checked.
+        default.max(crate::exports::fhir::VERIFY_BODY_LIMIT)
+    } else {
+        default
+    }
 }
 
 /// The general limit: per session when logged in, else per address.

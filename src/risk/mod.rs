@@ -279,7 +279,8 @@ pub(crate) async fn notify_care_team(
         } else {
             "alert"
         };
-        notifications::notify(&state.db, *clinician_id, kind, &message, now).await?;
+        notifications::notify_about(&state.db, *clinician_id, patient_id, kind, &message, now)
+            .await?;
         state.mailer.send(Mail {
             to: email.clone(),
             subject: format!("{prefix}Healing Space risk alert #{alert_id}"),

@@ -16,12 +16,12 @@ pub mod timeline;
 /// body limit once encoded (up to four bytes a character).
 pub const NOTE_BODY_LIMIT: usize = 256 * 1024;
 
+/// The route that creates notes, the one route given [`NOTE_BODY_LIMIT`].
+pub const NOTES_ROUTE: &str = "/api/clinician/patients/{username}/notes";
+
 pub fn router() -> Router<AppState> {
     let notes = Router::new()
-        .route(
-            "/api/clinician/patients/{username}/notes",
-            get(notes::list).post(notes::create),
-        )
+        .route(NOTES_ROUTE, get(notes::list).post(notes::create))
         .route(
             "/api/clinician/patients/{username}/notes/{id}",
             delete(notes::remove),

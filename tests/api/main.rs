@@ -5,6 +5,8 @@ mod support;
 
 mod accounts;
 mod care_team;
+mod clinical;
+mod companion;
 mod demo;
 mod mood;
 mod protections;

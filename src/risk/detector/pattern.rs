@@ -6,6 +6,7 @@
 //!   `b_c` is the two words `b c` in a row;
 //! - `[a|b]` is the same but may be skipped;
 //! - `*`, `**`, `***` skip up to one, two or three words;
+//! - `#` is a number of ten or more written in digits ("took 30 pills");
 //! - a final `$` requires the phrase to end its clause: the next token is a
 //!   break, a conjunction, a filler such as "lol", or one of the rule's
 //!   allowed tails.
@@ -26,6 +27,8 @@ enum Elem {
     Opt(Vec<Vec<&'static str>>),
     /// Up to this many arbitrary words (never a break or a conjunction).
     Gap(usize),
+    /// A number of ten or more, in digits.
+    Many,
 }
 
 /// A compiled pattern.
@@ -38,7 +41,9 @@ pub(super) struct Pattern {
 
 /// Splits `a|b_c` into `[["a"], ["b", "c"]]`.
 fn alternatives(spec: &'static str) -> Vec<Vec<&'static str>> {
-    spec.split('|').map(|alt| alt.split('_').collect()).collect()
+    spec.split('|')
+        .map(|alt| alt.split('_').collect())
+        .collect()
 }
 
 /// Splits a list of `_`-joined word sequences, as used for tails.
@@ -56,13 +61,18 @@ impl Pattern {
             assert!(!at_end, "`$` must be last in pattern {spec:?}");
             if part == "$" {
                 at_end = true;
+            } else if part == "#" {
+                elems.push(Elem::Many);
             } else if part.chars().all(|c| c == '*') {
                 elems.push(Elem::Gap(part.len()));
             } else if let Some(inner) = part.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
                 elems.push(Elem::Opt(alternatives(inner)));
             } else {
                 assert!(
-                    part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '|' || c == '_'),
+                    part.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '|'
+                        || c == '_'),
                     "bad element {part:?} in pattern {spec:?}"
                 );
                 elems.push(Elem::Alt(alternatives(part)));
@@ -87,7 +97,7 @@ impl Pattern {
     pub(super) fn words(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.elems.iter().flat_map(|e| match e {
             Elem::Alt(alts) | Elem::Opt(alts) => alts.iter().flatten().copied().collect(),
-            Elem::Gap(_) => Vec::new(),
+            Elem::Gap(_) | Elem::Many => Vec::new(),
         })
     }
 
@@ -110,6 +120,15 @@ pub(super) fn seq_at(toks: &[Tok], pos: usize, seq: &[&str]) -> bool {
         .all(|(k, w)| toks.get(pos + k).is_some_and(|t| t.is(w)))
 }
 
+/// A number of ten or more: long runs of digits count without parsing.
+fn is_many(t: &Tok) -> bool {
+    let w = t.word();
+    t.is_word()
+        && !w.is_empty()
+        && w.chars().all(|c| c.is_ascii_digit())
+        && (w.len() > 2 || w.parse::<u32>().is_ok_and(|n| n >= 10))
+}
+
 fn go(elems: &[Elem], toks: &[Tok], pos: usize, accept: &dyn Fn(usize) -> bool) -> Option<usize> {
     let Some((first, rest)) = elems.split_first() else {
         return accept(pos).then_some(pos);
@@ -124,6 +143,10 @@ fn go(elems: &[Elem], toks: &[Tok], pos: usize, accept: &dyn Fn(usize) -> bool) 
             .filter(|seq| seq_at(toks, pos, seq))
             .find_map(|seq| go(rest, toks, pos + seq.len(), accept))
             .or_else(|| go(rest, toks, pos, accept)),
+        Elem::Many => match toks.get(pos) {
+            Some(t) if is_many(t) => go(rest, toks, pos + 1, accept),
+            _ => None,
+        },
         Elem::Gap(n) => {
             let mut p = pos;
             for _ in 0..=*n {
@@ -156,7 +179,12 @@ mod tests {
         assert!(matches("want to die|be_dead", "i want to be dead"));
         assert!(matches("want [really] to die", "want to die"));
         assert!(matches("goodbye ** forever", "goodbye to you forever"));
-        assert!(!matches("goodbye ** forever", "goodbye to all of you forever"));
+        assert!(!matches(
+            "goodbye ** forever",
+            "goodbye to all of you forever"
+        ));
         assert!(!matches("want to die", "want to. die"));
+        assert!(matches("took # pills", "took 30 pills"));
+        assert!(!matches("took # pills", "took 2 pills"));
     }
 }
