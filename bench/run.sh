@@ -57,6 +57,9 @@ cleanup() {
         fi
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if [[ -d "$OUT" && -f "$DATA/server.log" ]]; then
+        cp "$DATA/server.log" "$OUT/server.log"
+    fi
     rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -65,7 +68,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 BASE="http://$HOST:$PORT"
 
 # Rate limits raised so the limiter, not the handlers, is never what answers.
-"$BIN" --data-dir "$DATA" serve --listen "$HOST:$PORT" \
+"$BIN" --data-dir "$DATA" --log-format json serve --listen "$HOST:$PORT" \
     --rate-general-per-minute 1000000000 --rate-login-per-minute 1000000000 \
     >"$DATA/server.log" 2>&1 &
 SERVER_PID=$!
@@ -83,6 +86,8 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 sleep 1
 RSS_IDLE=$(rss_kib)
+# Other work on the machine skews every number; the summary shows how much.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 eval "$(python3 "$HERE/prepare.py" "$PORT" "$DATA")"
 export HS_BENCH_SESSION HS_BENCH_CSRF HS_BENCH_BODY HS_BENCH_LOGIN_BODY
@@ -118,6 +123,7 @@ run login 200 "$BASE/api/auth/login" login.lua
 sleep 1
 RSS_AFTER_LOGIN=$(rss_kib)
 HWM=$(hwm_kib)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The server must still be the one we started, and healthy.
 kill -0 "$SERVER_PID"
@@ -129,6 +135,7 @@ curl -fsS "$BASE/api/health" >/dev/null
     echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr), $(df -T "$DATA" | awk 'NR == 2 { print $2 }') data folder, $(rustc --version)"
     echo
     echo "wrk $THREADS threads, $CONNECTIONS connections, $DURATION per scenario, on the same machine as the server."
+    echo "Load average (1, 5, 15 min) before the runs: $LOAD_BEFORE; after: $LOAD_AFTER."
     echo
     echo "| scenario | expected status | requests/s | p50 | p99 | requests | non-2xx | socket errors |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -140,4 +147,8 @@ curl -fsS "$BASE/api/health" >/dev/null
     echo "| VmRSS after health, history, update and create runs | $(mib "$RSS_AFTER_API") |"
     echo "| VmRSS after the login run | $(mib "$RSS_AFTER_LOGIN") |"
     echo "| VmHWM (peak) | $(mib "$HWM") |"
+    echo
+    echo "Answers the server logged (health checks are logged at debug, so absent):"
+    echo
+    python3 "$HERE/statuses.py" "$DATA/server.log"
 } | tee "$OUT/summary.md"

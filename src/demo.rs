@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::accounts::types::{Password, Pin, Role};
 use crate::audit::{self, Event};
 use crate::crypto::{self, totp};
+use crate::db::Backend;
 use crate::types::local_date;
 
 /// The password every demo account shares. It meets the password policy.
@@ -400,12 +401,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
     };
     let now = state.clock.now();
 
-    let mut tx = state
-        .db
-        .pool()
-        .begin()
-        .await
-        .context("starting the demo transaction")?;
+    // On SQLite the write lock is taken at BEGIN, so the emptiness check
+    // below and the inserts cannot interleave with another writer (a
+    // deferred transaction that reads first fails with SQLITE_BUSY instead
+    // of waiting when it later writes).
+    let pool = state.db.pool();
+    let tx = match state.db.backend() {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    };
+    let mut tx = tx.context("starting the demo transaction")?;
     let (existing,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
         .fetch_one(&mut *tx)
         .await

@@ -233,20 +233,62 @@ pub async fn csrf_layer(State(state): State<AppState>, req: Request, next: Next)
     if cross_site(req.headers()) {
         return AppError::csrf_failed().into_response();
     }
-    if let Some(SessionLookup::Active(user)) = req.extensions().get::<SessionLookup>() {
-        let presented = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !constant_time_eq(presented, &user.csrf_token) {
-            if let Err(err) = count_csrf_failure(&state, &user.session_hash).await {
-                return err.into_response();
-            }
-            return AppError::csrf_failed().into_response();
+    let Some(SessionLookup::Active(user)) = req.extensions().get::<SessionLookup>().cloned() else {
+        return next.run(req).await;
+    };
+    let header = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (presented, req) = match header {
+        Some(token) => (token, req),
+        // HTML forms cannot set headers: they send the token as a field.
+        None if is_form(req.headers()) => match form_token(req, state.config.json_body_limit).await
+        {
+            Ok(found) => found,
+            Err(response) => return response,
+        },
+        None => (String::new(), req),
+    };
+    if !constant_time_eq(&presented, &user.csrf_token) {
+        if let Err(err) = count_csrf_failure(&state, &user.session_hash).await {
+            return err.into_response();
         }
+        return AppError::csrf_failed().into_response();
     }
     next.run(req).await
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Reads the `csrf_token` field of a form body and puts the body back for
+/// the handler.
+async fn form_token(req: Request, limit: usize) -> Result<(String, Request), Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge.into_response())?;
+    let token = form_urlencoded_field(&bytes, "csrf_token").unwrap_or_default();
+    Ok((
+        token,
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+    ))
+}
+
+/// The first value of `name` in an `application/x-www-form-urlencoded` body.
+fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 async fn count_csrf_failure(state: &AppState, session_hash: &str) -> AppResult<()> {
@@ -377,6 +419,15 @@ mod tests {
         assert!(cross_site(&headers(&[("host", "a"), ("origin", "null")])));
         assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+    }
+
+    #[test]
+    fn form_token_field() {
+        assert_eq!(
+            form_urlencoded_field(b"a=1&csrf_token=x%2By&b=2", "csrf_token").as_deref(),
+            Some("x+y")
+        );
+        assert_eq!(form_urlencoded_field(b"a=1", "csrf_token"), None);
     }
 
     #[test]

@@ -126,10 +126,11 @@ async fn notes_context(state: &AppState, access: &PatientAccess) -> AppResult<Op
     if notes.is_empty() {
         return Ok(None);
     }
-    let joined: Vec<String> = notes
-        .into_iter()
-        .map(|(b,)| b.chars().take(500).collect())
-        .collect();
+    let mut joined = Vec::with_capacity(notes.len());
+    for (body,) in notes {
+        let text = access.key().open("note.body", &body)?;
+        joined.push(text.chars().take(500).collect::<String>());
+    }
     Ok(Some(format!(
         "Recent notes from the care team (for context; do not quote them): {}",
         joined.join(" | ")

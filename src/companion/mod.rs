@@ -114,8 +114,21 @@ fn risk_name(level: Level) -> &'static str {
     risk::level_name(level)
 }
 
+const TITLE_FIELD: &str = "conversation.title";
+const CONTENT_FIELD: &str = "chat.content";
+
+fn open_conv(access: &PatientAccess, mut row: ConvRow) -> AppResult<ConvRow> {
+    row.1 = access.key().open(TITLE_FIELD, &row.1)?;
+    Ok(row)
+}
+
+fn open_msg(access: &PatientAccess, mut row: MsgRow) -> AppResult<MsgRow> {
+    row.2 = access.key().open(CONTENT_FIELD, &row.2)?;
+    Ok(row)
+}
+
 async fn own_conversation(state: &AppState, access: &PatientAccess, id: i64) -> AppResult<ConvRow> {
-    sqlx::query_as(
+    let row: ConvRow = sqlx::query_as(
         "SELECT id, title, created_at, updated_at FROM conversations WHERE id = $1 \
          AND patient_id = $2",
     )
@@ -123,7 +136,8 @@ async fn own_conversation(state: &AppState, access: &PatientAccess, id: i64) -> 
     .bind(access.patient_id())
     .fetch_optional(state.db.pool())
     .await?
-    .ok_or(AppError::NotFound)
+    .ok_or(AppError::NotFound)?;
+    open_conv(access, row)
 }
 
 type ConvRow = (i64, String, i64, i64);
@@ -163,7 +177,7 @@ async fn new_conversation(
          VALUES ($1, $2, $3, $3) RETURNING id",
     )
     .bind(access.patient_id())
-    .bind(&title)
+    .bind(access.key().seal(TITLE_FIELD, &title))
     .bind(now)
     .fetch_one(state.db.pool())
     .await?;
@@ -172,6 +186,7 @@ async fn new_conversation(
 
 async fn insert_message(
     state: &AppState,
+    access: &PatientAccess,
     conversation: i64,
     role: &str,
     content: &str,
@@ -185,7 +200,7 @@ async fn insert_message(
     )
     .bind(conversation)
     .bind(role)
-    .bind(content)
+    .bind(access.key().seal(CONTENT_FIELD, content))
     .bind(status)
     .bind(risk_name(level))
     .bind(now)
@@ -246,13 +261,17 @@ async fn chat(
     .await?
     .into_iter()
     .rev()
-    .collect();
+    .map(|(role, content): (String, String)| {
+        Ok((role, access.key().open(CONTENT_FIELD, &content)?))
+    })
+    .collect::<AppResult<_>>()?;
 
     // 1. Screen first: the alert loop runs whatever the model does next.
     let outcome = risk::screen_texts(&state, &access, Source::Chat, &[&message]).await?;
     // 2. Keep the patient's words.
     let stored = insert_message(
         &state,
+        &access,
         conversation.0,
         "user",
         &message,
@@ -306,6 +325,7 @@ async fn chat(
     }
     let reply = insert_message(
         &state,
+        &access,
         conversation.0,
         "assistant",
         &content,
@@ -332,10 +352,11 @@ pub async fn export_all(state: &AppState, access: &PatientAccess) -> AppResult<V
     .fetch_all(state.db.pool())
     .await?;
     let mut out = Vec::with_capacity(conversations.len());
-    for c in &conversations {
-        let mut j = conv_json(c);
+    for c in conversations {
+        let c = open_conv(access, c)?;
+        let mut j = conv_json(&c);
         j["messages"] = json!(
-            messages(state, c.0)
+            messages(state, access, c.0)
                 .await?
                 .iter()
                 .map(msg_json)
@@ -359,14 +380,12 @@ async fn list_conversations(
     .bind(access.patient_id())
     .fetch_all(state.db.pool())
     .await?;
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, title, created, updated, count)| {
-            let mut j = conv_json(&(id, title, created, updated));
-            j["message_count"] = json!(count);
-            j
-        })
-        .collect();
+    let mut list = Vec::with_capacity(rows.len());
+    for (id, title, created, updated, count) in rows {
+        let mut j = conv_json(&open_conv(&access, (id, title, created, updated))?);
+        j["message_count"] = json!(count);
+        list.push(j);
+    }
     Ok(axum::Json(json!({ "conversations": list })))
 }
 
@@ -387,14 +406,19 @@ async fn create_conversation(
     Ok((StatusCode::CREATED, axum::Json(conv_json(&row))).into_response())
 }
 
-async fn messages(state: &AppState, conversation: i64) -> AppResult<Vec<MsgRow>> {
-    Ok(sqlx::query_as(
+async fn messages(
+    state: &AppState,
+    access: &PatientAccess,
+    conversation: i64,
+) -> AppResult<Vec<MsgRow>> {
+    let rows: Vec<MsgRow> = sqlx::query_as(
         "SELECT id, role, content, status, risk_level, created_at FROM chat_messages \
          WHERE conversation_id = $1 ORDER BY id",
     )
     .bind(conversation)
     .fetch_all(state.db.pool())
-    .await?)
+    .await?;
+    rows.into_iter().map(|r| open_msg(access, r)).collect()
 }
 
 async fn get_conversation(
@@ -404,7 +428,7 @@ async fn get_conversation(
 ) -> AppResult<axum::Json<Value>> {
     let access = gate::own(&state, &user).await?;
     let conversation = own_conversation(&state, &access, id).await?;
-    let msgs = messages(&state, id).await?;
+    let msgs = messages(&state, &access, id).await?;
     let mut body = conv_json(&conversation);
     body["messages"] = json!(msgs.iter().map(msg_json).collect::<Vec<_>>());
     Ok(axum::Json(body))
@@ -425,7 +449,7 @@ async fn rename_conversation(
     let access = gate::own(&state, &user).await?;
     own_conversation(&state, &access, id).await?;
     sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2 AND patient_id = $3")
-        .bind(body.title.as_str())
+        .bind(access.key().seal(TITLE_FIELD, body.title.as_str()))
         .bind(id)
         .bind(access.patient_id())
         .execute(state.db.pool())
@@ -482,7 +506,7 @@ async fn export_conversation(
 ) -> AppResult<Response> {
     let access = gate::own(&state, &user).await?;
     let conversation = own_conversation(&state, &access, id).await?;
-    let msgs = messages(&state, id).await?;
+    let msgs = messages(&state, &access, id).await?;
     let format = query.format.unwrap_or_else(|| "text".into());
     let name = format!("conversation-{id}");
     Ok(match format.as_str() {

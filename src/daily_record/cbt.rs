@@ -131,24 +131,39 @@ impl ThoughtRecordRow {
 const COLUMNS: &str = "id, situation, automatic_thought, emotions, evidence_for, \
      evidence_against, balanced_thought, rerated_emotions, created_at, updated_at";
 
+/// Decrypts the free-text columns of a stored thought record.
+fn open_row(access: &PatientAccess, mut r: ThoughtRecordRow) -> AppResult<ThoughtRecordRow> {
+    let k = access.key();
+    r.situation = k.open("thought.situation", &r.situation)?;
+    r.automatic_thought = k.open("thought.automatic_thought", &r.automatic_thought)?;
+    r.emotions = k.open("thought.emotions", &r.emotions)?;
+    r.evidence_for = k.open_opt("thought.evidence_for", r.evidence_for)?;
+    r.evidence_against = k.open_opt("thought.evidence_against", r.evidence_against)?;
+    r.balanced_thought = k.open_opt("thought.balanced_thought", r.balanced_thought)?;
+    r.rerated_emotions = k.open_opt("thought.rerated_emotions", r.rerated_emotions)?;
+    Ok(r)
+}
+
 pub async fn list(state: &AppState, access: &PatientAccess) -> AppResult<Vec<ThoughtRecordRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM thought_records WHERE patient_id = $1 ORDER BY id DESC LIMIT 500"
     );
-    Ok(sqlx::query_as(&sql)
+    let rows: Vec<ThoughtRecordRow> = sqlx::query_as(&sql)
         .bind(access.patient_id())
         .fetch_all(state.db.pool())
-        .await?)
+        .await?;
+    rows.into_iter().map(|r| open_row(access, r)).collect()
 }
 
 async fn find(state: &AppState, access: &PatientAccess, id: i64) -> AppResult<ThoughtRecordRow> {
     let sql = format!("SELECT {COLUMNS} FROM thought_records WHERE patient_id = $1 AND id = $2");
-    sqlx::query_as(&sql)
+    let row: ThoughtRecordRow = sqlx::query_as(&sql)
         .bind(access.patient_id())
         .bind(id)
         .fetch_optional(state.db.pool())
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    open_row(access, row)
 }
 
 fn emotions_json(emotions: &[Emotion]) -> String {
@@ -165,19 +180,41 @@ async fn create(
     let outcome =
         risk::screen_texts(&state, &access, Source::ThoughtRecord, &input.texts()).await?;
     let now = state.clock.now();
+    let k = access.key();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO thought_records (patient_id, situation, automatic_thought, emotions, \
          evidence_for, evidence_against, balanced_thought, rerated_emotions, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
     )
     .bind(access.patient_id())
-    .bind(input.situation.as_str())
-    .bind(input.automatic_thought.as_str())
-    .bind(emotions_json(&input.emotions))
-    .bind(input.evidence_for.as_ref().map(|t| t.as_str()))
-    .bind(input.evidence_against.as_ref().map(|t| t.as_str()))
-    .bind(input.balanced_thought.as_ref().map(|t| t.as_str()))
-    .bind(input.rerated_emotions.as_deref().map(emotions_json))
+    .bind(k.seal("thought.situation", input.situation.as_str()))
+    .bind(k.seal(
+        "thought.automatic_thought",
+        input.automatic_thought.as_str(),
+    ))
+    .bind(k.seal("thought.emotions", &emotions_json(&input.emotions)))
+    .bind(k.seal_opt(
+        "thought.evidence_for",
+        input.evidence_for.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(k.seal_opt(
+        "thought.evidence_against",
+        input.evidence_against.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(k.seal_opt(
+        "thought.balanced_thought",
+        input.balanced_thought.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(
+        k.seal_opt(
+            "thought.rerated_emotions",
+            input
+                .rerated_emotions
+                .as_deref()
+                .map(emotions_json)
+                .as_deref(),
+        ),
+    )
     .bind(now)
     .fetch_one(state.db.pool())
     .await?;
@@ -197,18 +234,40 @@ async fn update(
     input.check()?;
     let outcome =
         risk::screen_texts(&state, &access, Source::ThoughtRecord, &input.texts()).await?;
+    let k = access.key();
     sqlx::query(
         "UPDATE thought_records SET situation = $1, automatic_thought = $2, emotions = $3, \
          evidence_for = $4, evidence_against = $5, balanced_thought = $6, \
          rerated_emotions = $7, updated_at = $8 WHERE id = $9 AND patient_id = $10",
     )
-    .bind(input.situation.as_str())
-    .bind(input.automatic_thought.as_str())
-    .bind(emotions_json(&input.emotions))
-    .bind(input.evidence_for.as_ref().map(|t| t.as_str()))
-    .bind(input.evidence_against.as_ref().map(|t| t.as_str()))
-    .bind(input.balanced_thought.as_ref().map(|t| t.as_str()))
-    .bind(input.rerated_emotions.as_deref().map(emotions_json))
+    .bind(k.seal("thought.situation", input.situation.as_str()))
+    .bind(k.seal(
+        "thought.automatic_thought",
+        input.automatic_thought.as_str(),
+    ))
+    .bind(k.seal("thought.emotions", &emotions_json(&input.emotions)))
+    .bind(k.seal_opt(
+        "thought.evidence_for",
+        input.evidence_for.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(k.seal_opt(
+        "thought.evidence_against",
+        input.evidence_against.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(k.seal_opt(
+        "thought.balanced_thought",
+        input.balanced_thought.as_ref().map(|t| t.as_str()),
+    ))
+    .bind(
+        k.seal_opt(
+            "thought.rerated_emotions",
+            input
+                .rerated_emotions
+                .as_deref()
+                .map(emotions_json)
+                .as_deref(),
+        ),
+    )
     .bind(state.clock.now())
     .bind(id)
     .bind(access.patient_id())
@@ -269,6 +328,8 @@ async fn list_patient(
     let access = gate::for_viewer(&state, &user, &username, "thought_records").await?;
     Ok(axum::Json(list_json(&state, &access).await?))
 }
+
+const PLAN_FIELD: &str = "safety_plan.plan";
 
 /// One line of a safety plan.
 pub type PlanItem = Text<1, 500>;
@@ -336,7 +397,8 @@ pub async fn plan_json(state: &AppState, access: &PatientAccess) -> AppResult<Va
     Ok(match row {
         Some((plan, updated)) => json!({
             "patient": access.patient_username(),
-            "plan": serde_json::from_str::<Value>(&plan).unwrap_or(Value::Null),
+            "plan": serde_json::from_str::<Value>(&access.key().open(PLAN_FIELD, &plan)?)
+                .unwrap_or(Value::Null),
             "updated_at": rfc3339(updated),
         }),
         None => json!({
@@ -371,7 +433,10 @@ async fn plan_save(
          ON CONFLICT (patient_id) DO UPDATE SET plan = $2, updated_at = $3",
     )
     .bind(access.patient_id())
-    .bind(serde_json::to_string(&plan).unwrap_or_default())
+    .bind(access.key().seal(
+        PLAN_FIELD,
+        &serde_json::to_string(&plan).unwrap_or_default(),
+    ))
     .bind(now)
     .execute(state.db.pool())
     .await?;

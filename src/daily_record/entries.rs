@@ -78,6 +78,21 @@ pub fn row_json(row: &Row) -> Value {
     })
 }
 
+impl Kind {
+    /// The field name bound into each ciphertext.
+    fn field(&self) -> &'static str {
+        match self.source {
+            Source::Gratitude => "gratitude.body",
+            _ => "journal.body",
+        }
+    }
+}
+
+fn open_row(kind: Kind, access: &PatientAccess, mut row: Row) -> AppResult<Row> {
+    row.1 = access.key().open(kind.field(), &row.1)?;
+    Ok(row)
+}
+
 /// A patient's entries of one kind, newest first.
 pub async fn list(state: &AppState, kind: Kind, access: &PatientAccess) -> AppResult<Vec<Row>> {
     let sql = format!(
@@ -85,10 +100,13 @@ pub async fn list(state: &AppState, kind: Kind, access: &PatientAccess) -> AppRe
          ORDER BY id DESC LIMIT 1000",
         kind.table
     );
-    Ok(sqlx::query_as(&sql)
+    let rows: Vec<Row> = sqlx::query_as(&sql)
         .bind(access.patient_id())
         .fetch_all(state.db.pool())
-        .await?)
+        .await?;
+    rows.into_iter()
+        .map(|r| open_row(kind, access, r))
+        .collect()
 }
 
 async fn find(state: &AppState, kind: Kind, access: &PatientAccess, id: i64) -> AppResult<Row> {
@@ -97,12 +115,13 @@ async fn find(state: &AppState, kind: Kind, access: &PatientAccess, id: i64) -> 
          AND id = $2",
         kind.table
     );
-    sqlx::query_as(&sql)
+    let row: Row = sqlx::query_as(&sql)
         .bind(access.patient_id())
         .bind(id)
         .fetch_optional(state.db.pool())
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    open_row(kind, access, row)
 }
 
 async fn create(
@@ -122,7 +141,7 @@ async fn create(
     );
     let (id,): (i64,) = sqlx::query_as(&sql)
         .bind(access.patient_id())
-        .bind(input.body.as_str())
+        .bind(access.key().seal(kind.field(), input.body.as_str()))
         .bind(&date)
         .bind(now)
         .fetch_one(state.db.pool())
@@ -148,7 +167,7 @@ async fn update(
         kind.table
     );
     sqlx::query(&sql)
-        .bind(input.body.as_str())
+        .bind(access.key().seal(kind.field(), input.body.as_str()))
         .bind(state.clock.now())
         .bind(id)
         .bind(access.patient_id())

@@ -150,32 +150,48 @@ pub async fn list(
         "SELECT {MOOD_COLUMNS} FROM mood_entries WHERE patient_id = $1 \
          AND entry_date >= $2 AND entry_date <= $3 ORDER BY entry_date"
     );
-    Ok(sqlx::query_as::<_, MoodRow>(&sql)
+    let rows = sqlx::query_as::<_, MoodRow>(&sql)
         .bind(access.patient_id())
         .bind(from.to_string())
         .bind(to.to_string())
         .fetch_all(db.pool())
-        .await?)
+        .await?;
+    rows.into_iter().map(|r| open_row(access, r)).collect()
+}
+
+/// Field names of the encrypted columns (bound into each ciphertext).
+const NOTE_FIELD: &str = "mood.note";
+const MEDICATION_FIELD: &str = "mood.medication";
+
+/// Decrypts the free-text columns of a stored row.
+fn open_row(access: &PatientAccess, mut row: MoodRow) -> AppResult<MoodRow> {
+    row.note = access.key().open_opt(NOTE_FIELD, row.note)?;
+    row.medication = access.key().open(MEDICATION_FIELD, &row.medication)?;
+    Ok(row)
 }
 
 async fn find_on(db: &Db, access: &PatientAccess, date: &str) -> AppResult<Option<MoodRow>> {
     let sql = format!(
         "SELECT {MOOD_COLUMNS} FROM mood_entries WHERE patient_id = $1 AND entry_date = $2"
     );
-    Ok(sqlx::query_as::<_, MoodRow>(&sql)
+    sqlx::query_as::<_, MoodRow>(&sql)
         .bind(access.patient_id())
         .bind(date)
         .fetch_optional(db.pool())
-        .await?)
+        .await?
+        .map(|r| open_row(access, r))
+        .transpose()
 }
 
 async fn find_by_id(db: &Db, access: &PatientAccess, id: i64) -> AppResult<Option<MoodRow>> {
     let sql = format!("SELECT {MOOD_COLUMNS} FROM mood_entries WHERE patient_id = $1 AND id = $2");
-    Ok(sqlx::query_as::<_, MoodRow>(&sql)
+    sqlx::query_as::<_, MoodRow>(&sql)
         .bind(access.patient_id())
         .bind(id)
         .fetch_optional(db.pool())
-        .await?)
+        .await?
+        .map(|r| open_row(access, r))
+        .transpose()
 }
 
 /// "Today" for the patient: the date of now in their time zone.
@@ -206,8 +222,12 @@ async fn create(
     .bind(input.anxiety.map(Bounded::get))
     .bind(input.exercise_minutes.map(Bounded::get))
     .bind(input.outdoor_minutes.map(Bounded::get))
-    .bind(medication)
-    .bind(input.note.as_ref().map(|n| n.as_str()))
+    .bind(access.key().seal(MEDICATION_FIELD, &medication))
+    .bind(
+        access
+            .key()
+            .seal_opt(NOTE_FIELD, input.note.as_ref().map(|n| n.as_str())),
+    )
     .bind(now)
     .fetch_one(state.db.pool())
     .await;
@@ -268,8 +288,12 @@ async fn update(
     .bind(input.anxiety.map(Bounded::get))
     .bind(input.exercise_minutes.map(Bounded::get))
     .bind(input.outdoor_minutes.map(Bounded::get))
-    .bind(medication)
-    .bind(input.note.as_ref().map(|n| n.as_str()))
+    .bind(access.key().seal(MEDICATION_FIELD, &medication))
+    .bind(
+        access
+            .key()
+            .seal_opt(NOTE_FIELD, input.note.as_ref().map(|n| n.as_str())),
+    )
     .bind(state.clock.now())
     .bind(id)
     .bind(access.patient_id())

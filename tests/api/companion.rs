@@ -211,15 +211,63 @@ fn msg(role: &str, content: &str, status: &str, risk: &str) -> StoredMsg {
     (role.into(), content.into(), status.into(), risk.into())
 }
 
+/// Chat text is sealed at rest under the patient's key (SPEC §14); these
+/// are the field names it is sealed for.
+const CONTENT_FIELD: &str = "chat.content";
+const TITLE_FIELD: &str = "conversation.title";
+
+/// The owner of a conversation, if it exists.
+async fn owner(app: &TestApp, conversation: i64) -> Option<i64> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT patient_id FROM conversations WHERE id = $1")
+        .bind(conversation)
+        .fetch_optional(app.state.db.pool())
+        .await
+        .unwrap();
+    row.map(|r| r.0)
+}
+
+async fn patient_key(app: &TestApp, patient: i64) -> healing_space::vault::PatientKey {
+    app.state.vault.key(&app.state.db, patient).await.unwrap()
+}
+
+/// The messages of a conversation as stored, their text opened with the
+/// owner's key after checking it was not stored in clear.
 async fn stored(app: &TestApp, conversation: i64) -> Vec<StoredMsg> {
-    sqlx::query_as(
+    let Some(patient) = owner(app, conversation).await else {
+        return Vec::new();
+    };
+    let key = patient_key(app, patient).await;
+    let rows: Vec<StoredMsg> = sqlx::query_as(
         "SELECT role, content, status, risk_level FROM chat_messages \
          WHERE conversation_id = $1 ORDER BY id",
     )
     .bind(conversation)
     .fetch_all(app.state.db.pool())
     .await
-    .unwrap()
+    .unwrap();
+    rows.into_iter()
+        .map(|(role, sealed, status, risk)| {
+            let content = key.open(CONTENT_FIELD, &sealed).unwrap();
+            assert_ne!(sealed, content, "chat text stored in clear");
+            (role, content, status, risk)
+        })
+        .collect()
+}
+
+/// The title of a conversation as stored, opened with the owner's key.
+async fn stored_title(app: &TestApp, conversation: i64) -> Option<String> {
+    let patient = owner(app, conversation).await?;
+    let sealed = app
+        .text(&format!(
+            "SELECT title FROM conversations WHERE id = {conversation}"
+        ))
+        .await?;
+    let title = patient_key(app, patient)
+        .await
+        .open(TITLE_FIELD, &sealed)
+        .unwrap();
+    assert_ne!(sealed, title, "a title stored in clear");
+    Some(title)
 }
 
 async fn message_count(app: &TestApp) -> i64 {
@@ -444,6 +492,38 @@ async fn the_history_sent_is_bounded_and_in_order() {
     }
     assert_eq!(fake.hits(), 20);
     assert_eq!(stored(&app, conversation.unwrap()).await.len(), 40);
+}
+
+#[tokio::test]
+async fn the_history_sent_fits_the_character_budget() {
+    let (app, fake) = with_fake(Behaviour::Echo, |c| {
+        c.companion.history_chars = 100;
+    })
+    .await;
+    let alice = app.patient("alice").await;
+
+    let mut conversation = None;
+    let mut transcript: Vec<Value> = Vec::new();
+    for turn in 1..=6 {
+        // 30 characters a message, 40 a reply.
+        let message = format!("message number {turn:02} of this day.");
+        assert_eq!(message.chars().count(), 30);
+        let body = chat_ok(&alice, &message, conversation).await;
+        conversation = body["conversation_id"].as_i64();
+
+        let prior = prior_turns(&fake.last());
+        let chars: usize = prior
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().chars().count())
+            .sum();
+        assert!(chars <= 100, "turn {turn}: {chars} characters sent");
+        // The newest turns that fit: at most 30 + 40 + 30 characters.
+        assert_eq!(prior.len(), transcript.len().min(2), "turn {turn}");
+        assert_eq!(prior, transcript[transcript.len() - prior.len()..]);
+
+        transcript.push(json!({ "role": "user", "content": message }));
+        transcript.push(json!({ "role": "assistant", "content": format!("You said: {message}") }));
+    }
 }
 
 #[tokio::test]
@@ -677,6 +757,37 @@ async fn an_empty_answer_gives_a_stored_notice() {
 }
 
 #[tokio::test]
+async fn an_unreachable_model_gives_a_stored_notice() {
+    // A loopback port that was free a moment ago: nothing listens there.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let app = TestApp::with(move |c| {
+        c.companion.backend = ModelBackend::OpenAi {
+            base_url: format!("http://{closed}/v1"),
+            model: "test-model".into(),
+            api_key: None,
+        };
+        c.companion.timeout = Duration::from_millis(500);
+    })
+    .await;
+    let alice = app.patient("alice").await;
+
+    let body = chat_ok(&alice, "Is anyone there?", None).await;
+    let notice = body["reply"]["content"].as_str().unwrap();
+    assert!(notice.starts_with("[Notice:"), "{notice}");
+    assert_eq!(body["reply"]["status"], "error");
+    assert_eq!(
+        stored(&app, body["conversation_id"].as_i64().unwrap()).await,
+        vec![
+            msg("user", "Is anyone there?", "ok", "none"),
+            msg("assistant", notice, "error", "none"),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_risky_reply_to_a_harmless_message_is_withheld() {
     let unsafe_reply = HIGH_RISK;
     let (app, fake) = with_fake(Behaviour::Reply(unsafe_reply.into()), |_| {}).await;
@@ -792,6 +903,30 @@ async fn a_high_risk_message_raises_the_alert_when_the_model_times_out() {
     high_risk_message_raises_the_alert(Behaviour::Slow, "error").await;
 }
 
+#[tokio::test]
+async fn long_or_shouted_messages_are_screened_whole() {
+    let (app, _fake) = with_fake(Behaviour::Reply(FAKE_REPLY.into()), |_| {}).await;
+    let alice = app.patient("alice").await;
+    let padding = "Today was an ordinary day at home. ".repeat(280);
+    let long = format!("{padding}{HIGH_RISK}");
+    assert!(long.chars().count() <= 10_000);
+    let messages = [long, HIGH_RISK.to_uppercase()];
+    for message in &messages {
+        let body = chat_ok(&alice, message, None).await;
+        assert_eq!(
+            body["risk"]["level"],
+            "high",
+            "{}",
+            &message[message.len() - 40..]
+        );
+        assert_eq!(body["message"]["risk_level"], "high");
+        let reply = body["reply"]["content"].as_str().unwrap();
+        assert!(reply.starts_with(PREAMBLE), "{reply}");
+    }
+    // Both fold into the one open chat alert.
+    assert_eq!(alerts(&app).await.len(), 1);
+}
+
 // ---------------------------------------------------------------------
 // Rate limit
 // ---------------------------------------------------------------------
@@ -899,6 +1034,16 @@ async fn everyday_idioms_never_take_the_crisis_path() {
     }
     assert!(alerts(&app).await.is_empty());
     assert!(alert_notifications(&app, "drbob").await.is_empty());
+
+    // The same words meant literally do take it, with the local companion
+    // too.
+    let body = chat_ok(&alice, HIGH_RISK, None).await;
+    assert_crisis(&body["risk"], "high");
+    let reply = body["reply"]["content"].as_str().unwrap();
+    assert!(reply.starts_with(PREAMBLE), "{reply}");
+    assert!(reply.ends_with("Are you safe at the moment?"), "{reply}");
+    assert_eq!(alerts(&app).await.len(), 1);
+    assert_eq!(alert_notifications(&app, "drbob").await.len(), 1);
 }
 
 // ---------------------------------------------------------------------
@@ -965,11 +1110,7 @@ async fn conversations_are_created_listed_renamed_read_and_deleted() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["title"], "Exams, week one");
     assert_eq!(
-        app.text(&format!(
-            "SELECT title FROM conversations WHERE id = {exams}"
-        ))
-        .await
-        .as_deref(),
+        stored_title(&app, exams).await.as_deref(),
         Some("Exams, week one")
     );
 
@@ -1048,14 +1189,7 @@ async fn another_patients_conversation_is_not_found() {
     assert_eq!(stored(&app, bobs).await, before);
     assert_eq!(message_count(&app).await, messages_before);
     assert_eq!(conversation_count(&app).await, 1);
-    assert_eq!(
-        app.text(&format!(
-            "SELECT title FROM conversations WHERE id = {bobs}"
-        ))
-        .await
-        .as_deref(),
-        Some("Bob's")
-    );
+    assert_eq!(stored_title(&app, bobs).await.as_deref(), Some("Bob's"));
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod care_team;
 mod clinical;
 mod companion;
 mod demo;
+mod fhir;
 mod mood;
 mod protections;
 mod sessions;

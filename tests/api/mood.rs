@@ -227,7 +227,12 @@ async fn medication_is_a_list_of_up_to_20_names() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["medication"], json!(twenty));
     assert_eq!(
-        app.text("SELECT medication FROM mood_entries").await,
+        app.plain(
+            "alice",
+            "mood.medication",
+            "SELECT medication FROM mood_entries"
+        )
+        .await,
         Some(serde_json::to_string(&twenty).unwrap())
     );
     app.exec("DELETE FROM mood_entries").await;
@@ -374,11 +379,33 @@ async fn one_entry_per_day_then_put_edits_it() {
         .await;
     // The clock moved on 120 s; real time may add a little.
     assert!((120..=130).contains(&(updated_at - created_at)));
-    // The note is compared through the API above: storage may encrypt it.
+    // Medication and note are encrypted at rest: compare them decrypted.
     assert!(
-        edited.starts_with(&format!(
-            "{today}|8|7|65|3|30|45|[\"sertraline\"]|{updated_at}|"
-        )),
+        edited.starts_with(&format!("{today}|8|7|65|3|30|45|enc:v1:")),
+        "{edited}"
+    );
+    assert_eq!(
+        app.plain(
+            "alice",
+            "mood.medication",
+            &format!("SELECT medication FROM mood_entries WHERE id = {id}")
+        )
+        .await
+        .as_deref(),
+        Some("[\"sertraline\"]")
+    );
+    assert_eq!(
+        app.plain(
+            "alice",
+            "mood.note",
+            &format!("SELECT note FROM mood_entries WHERE id = {id}")
+        )
+        .await
+        .as_deref(),
+        Some("better after a walk")
+    );
+    assert!(
+        edited.contains(&format!("|{updated_at}|enc:v1:")),
         "{edited}"
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM mood_entries").await, 1);

@@ -304,6 +304,27 @@ impl TestApp {
         row.and_then(|r| r.0)
     }
 
+    /// Decrypts a free-text column value as stored in the database.
+    /// Patients' free text (mood notes and medication, journal, gratitude,
+    /// thought records, safety plan, chat messages and titles, clinician
+    /// notes) is encrypted at rest; `field` is the name bound into the
+    /// ciphertext, e.g. "mood.note", "mood.medication", "journal.body",
+    /// "gratitude.body", "thought.situation", "safety_plan.plan",
+    /// "chat.content", "conversation.title", "note.body".
+    pub async fn decrypt(&self, patient: &str, field: &str, stored: &str) -> String {
+        let id = self.user_id(patient).await;
+        let key = self.state.vault.key(&self.state.db, id).await.unwrap();
+        key.open(field, stored).expect("the stored value opens")
+    }
+
+    /// Like `text`, then decrypted for `patient`'s `field`.
+    pub async fn plain(&self, patient: &str, field: &str, sql: &str) -> Option<String> {
+        match self.text(sql).await {
+            Some(stored) => Some(self.decrypt(patient, field, &stored).await),
+            None => None,
+        }
+    }
+
     /// The id of a user.
     pub async fn user_id(&self, username: &str) -> i64 {
         self.scalar(&format!(

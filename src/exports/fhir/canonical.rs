@@ -78,17 +78,18 @@ pub fn write_double(out: &mut String, x: f64) {
     if x < 0.0 {
         out.push('-');
     }
-    // Rust's `{:e}` gives the shortest digits that read back as the same
-    // double, which is the digit string ECMAScript asks for.
-    let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .unwrap_or((scientific.as_str(), "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let exponent: i64 = exponent.parse().unwrap_or(0);
+    // serde_json formats doubles with Ryu: the shortest digits that read
+    // back as the same double and, between two equally short and equally
+    // close candidates, the even one, which is ECMAScript's choice too.
+    // (Rust's own `{:e}` breaks such ties upwards.) Only the layout of
+    // those digits is ECMAScript's own, below.
+    let Some(number) = Number::from_f64(x.abs()) else {
+        out.push_str("null");
+        return;
+    };
+    let (digits, n) = significant_digits(&number.to_string());
     let k = digits.len() as i64;
     // The value is 0.DIGITS × 10^n.
-    let n = exponent + 1;
     if k <= n && n <= 21 {
         out.push_str(&digits);
         out.extend(std::iter::repeat_n('0', (n - k) as usize));
@@ -109,9 +110,24 @@ pub fn write_double(out: &mut String, x: f64) {
             out.push_str(rest);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n > 0 { '+' } else { '-' });
         let _ = write!(out, "{}", (n - 1).abs());
     }
+}
+
+/// Splits a positive decimal numeral (`123.45`, `100.0`, `1e21`,
+/// `1.5e-7`, `0.000001`) into its significant digits and the exponent `n`
+/// for which its value is 0.DIGITS × 10^n.
+fn significant_digits(numeral: &str) -> (String, i64) {
+    let (mantissa, exponent) = match numeral.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (numeral, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
+    (digits, int.len() as i64 + exponent - leading as i64)
 }
 
 fn write_string(out: &mut String, s: &str) {

@@ -49,6 +49,10 @@ struct SentenceMarks {
     distress: Option<Spread>,
     disclaimer: Option<Spread>,
     answered_no: Option<Spread>,
+    cue: Option<Spread>,
+    meds: Option<Spread>,
+    place: Option<Spread>,
+    farewell: Option<Spread>,
 }
 
 /// Strength of a negation in front of a phrase.
@@ -65,7 +69,7 @@ enum Negation {
 pub(super) struct Context<'a> {
     toks: &'a [Tok],
     /// Which markers start at each token, as bits.
-    starts: Vec<u8>,
+    starts: Vec<u16>,
     sentences: Vec<SentenceMarks>,
     recovery: bool,
 }
@@ -86,6 +90,10 @@ impl<'a> Context<'a> {
                 Marker::Distress => Spread::add(&mut s.distress, m),
                 Marker::Disclaimer => Spread::add(&mut s.disclaimer, m),
                 Marker::AnsweredNo => Spread::add(&mut s.answered_no, m),
+                Marker::Cue => Spread::add(&mut s.cue, m),
+                Marker::Meds => Spread::add(&mut s.meds, m),
+                Marker::Place => Spread::add(&mut s.place, m),
+                Marker::Farewell => Spread::add(&mut s.farewell, m),
                 Marker::Recovery => ctx.recovery = true,
                 Marker::Past | Marker::Recent | Marker::Asked => {}
             }
@@ -98,6 +106,12 @@ impl<'a> Context<'a> {
     /// that has none).
     pub(super) fn judge(&self, engine: &Engine, hit: &Hit) -> Option<(Level, &'static str)> {
         let rule = engine.rules[hit.rule].rule;
+        if rule
+            .needs
+            .is_some_and(|needed| !self.needed_near(hit, needed))
+        {
+            return None;
+        }
         if self.toks[hit.start..hit.end].iter().any(|t| t.other_voice) {
             return Some((Level::None, reason::QUOTED));
         }
@@ -143,7 +157,7 @@ impl<'a> Context<'a> {
                 (level.min(Level::Moderate), reason::PAST_RISK)
             });
         }
-        if rule.kind == Kind::Ideation && self.disclaimed_near(hit) {
+        if matches!(rule.kind, Kind::Ideation | Kind::Wish) && self.disclaimed_near(hit) {
             return Some((Level::Moderate, reason::IDEATION_WITHOUT_INTENT));
         }
         Some((level, why))
@@ -235,6 +249,10 @@ impl<'a> Context<'a> {
         let mut seen = 0;
         while k > 0 && seen < NEGATION_REACH {
             k -= 1;
+            if !toks[k].is_word() && self.negator_before_aside(k, start) {
+                // "never, ever": the comma sets off an intensifier only.
+                continue;
+            }
             if !self.is_clause_word(k) {
                 break;
             }
@@ -256,6 +274,24 @@ impl<'a> Context<'a> {
             seen += 1;
         }
         Negation::None
+    }
+
+    /// Whether the break at `k` only sets off an intensifier after a
+    /// negator, as in "never, ever kill myself".
+    fn negator_before_aside(&self, k: usize, start: usize) -> bool {
+        let toks = self.toks;
+        k > 0
+            && toks[k - 1].is_in(&["not", "never"])
+            && (k + 1..start).all(|j| {
+                toks[j].is_in(&[
+                    "ever",
+                    "really",
+                    "honestly",
+                    "truly",
+                    "seriously",
+                    "actually",
+                ])
+            })
     }
 
     /// Whether the word at `k` negates what follows up to `start`.
@@ -339,6 +375,24 @@ impl<'a> Context<'a> {
         (s.saturating_sub(1)..=s + 1)
             .filter_map(|i| self.sentences.get(i))
             .any(|m| m.disclaimer.is_some())
+    }
+
+    /// The marker a rule needs, in the phrase's sentence (outside the
+    /// phrase) or the one before or after.
+    fn needed_near(&self, hit: &Hit, marker: Marker) -> bool {
+        let pick = |m: &SentenceMarks| match marker {
+            Marker::Cue => m.cue,
+            Marker::Meds => m.meds,
+            Marker::Place => m.place,
+            Marker::Farewell => m.farewell,
+            _ => None,
+        };
+        let s = self.toks[hit.start].sentence as usize;
+        Spread::outside(pick(&self.sentences[s]), hit.start, hit.end)
+            || [s.wrapping_sub(1), s + 1]
+                .iter()
+                .filter_map(|&i| self.sentences.get(i))
+                .any(|m| pick(m).is_some())
     }
 
     /// "...and I said no" after the phrase, in its sentence.

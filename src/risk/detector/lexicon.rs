@@ -83,6 +83,12 @@ pub(super) const SPELLINGS: &[(&str, &str)] = &[
     ("plz", "please"),
     ("nomore", "no more"),
     ("anymoree", "anymore"),
+    // Words run together, as in hashtags.
+    ("killmyself", "kill myself"),
+    ("iwanttodie", "i want to die"),
+    ("wanttodie", "want to die"),
+    ("endmylife", "end my life"),
+    ("selfharm", "selfharm"),
     // "kill myself laughing": an idiom, not a risk.
     ("kmsl", "lol"),
     // Misspellings of the core words that the generic repairs (repeated
@@ -412,21 +418,18 @@ pub(super) fn is_conj(w: &str) -> bool {
     CONJUNCTIONS.contains(&w)
 }
 
-/// Collapses runs of the same letter longer than `max` to `max` letters.
-pub(super) fn collapse_runs(word: &str, max: usize) -> String {
+/// Shortens every run of `from` or more of the same letter to `to`
+/// letters; shorter runs are kept. `collapse_runs(w, 3, 2)` turns "killll"
+/// into "kill" and leaves "odd" alone.
+pub(super) fn collapse_runs(word: &str, from: usize, to: usize) -> String {
+    let chars: Vec<char> = word.chars().collect();
     let mut out = String::with_capacity(word.len());
-    let mut last = None;
-    let mut run = 0;
-    for c in word.chars() {
-        if Some(c) == last {
-            run += 1;
-        } else {
-            last = Some(c);
-            run = 1;
-        }
-        if run <= max {
-            out.push(c);
-        }
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..].iter().take_while(|&&c| c == chars[i]).count();
+        let keep = if run >= from { to } else { run };
+        out.extend(std::iter::repeat_n(chars[i], keep));
+        i += run;
     }
     out
 }
@@ -507,7 +510,7 @@ impl Vocab {
         }
         let stretched = STRETCHABLE
             .iter()
-            .map(|w| (collapse_runs(w, 1), *w))
+            .map(|w| (collapse_runs(w, 2, 1), *w))
             .collect();
         Vocab {
             known,
@@ -527,25 +530,30 @@ impl Vocab {
             candidates.push(unleet(raw));
         }
         for cand in &candidates {
-            for max in [2, 1] {
-                let shorter = collapse_runs(cand, max);
+            for to in [2, 1] {
+                let shorter = collapse_runs(cand, 3, to);
                 if let Some(found) = self.lookup(&shorter) {
                     return found;
                 }
             }
-            if let Some(w) = self.stretched.get(&collapse_runs(cand, 1)) {
+            if let Some(w) = self.stretched.get(&collapse_runs(cand, 2, 1)) {
                 return vec![w.to_string()];
             }
-            if cand.contains('*') {
-                if let Some(w) = self.unmask(cand) {
-                    return vec![w.to_string()];
-                }
+            let unmasked = if cand.contains('*') {
+                self.unmask(cand)
+            } else {
+                None
+            };
+            if let Some(w) = unmasked {
+                return vec![w.to_string()];
             }
             let len = cand.chars().count();
-            if (5..=12).contains(&len) {
-                if let Some(w) = FUZZY_TARGETS.iter().find(|t| within_one_edit(cand, t)) {
-                    return vec![w.to_string()];
-                }
+            let fuzzy = FUZZY_TARGETS
+                .iter()
+                .filter(|_| (5..=12).contains(&len))
+                .find(|t| within_one_edit(cand, t));
+            if let Some(w) = fuzzy {
+                return vec![w.to_string()];
             }
         }
         vec![raw.to_string()]
@@ -602,6 +610,9 @@ mod tests {
         assert_eq!(v.canonical("k*ll"), ["kill"]);
         assert_eq!(v.canonical("wanna"), ["want", "to"]);
         assert_eq!(v.canonical("soon"), ["soon"]);
+        assert_eq!(v.canonical("odd"), ["odd"]);
+        assert_eq!(v.canonical("myselff"), ["myself"]);
+        assert_eq!(v.canonical("diee"), ["die"]);
         assert_eq!(v.canonical("60th"), ["60th"]);
     }
 }

@@ -42,6 +42,9 @@ pub(super) enum Kind {
     SelfHarm,
     /// Talks about someone else hurting or killing themselves.
     Others,
+    /// "I'm going to do it tonight": intent whose object is only clear from
+    /// risk language elsewhere in the same text. Counts only then.
+    Referent,
 }
 
 impl Kind {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Passive => (Level::Moderate, reason::PASSIVE_IDEATION),
             Kind::SelfHarm => (Level::Moderate, reason::SELF_HARM),
             Kind::Others => (Level::None, reason::THIRD_PERSON),
+            Kind::Referent => (Level::High, reason::FIRST_PERSON_INTENT),
         }
     }
 }
@@ -93,6 +97,9 @@ pub(super) struct Rule {
     not_prev: &'static [&'static str],
     /// The phrase is a unit after a number ("5 kms").
     after_number: bool,
+    /// A marker that must appear in the same or the previous sentence
+    /// ("all my pills" counts only with "tonight", "going to", "take"...).
+    pub(super) needs: Option<Marker>,
 }
 
 const fn rule(pattern: &'static str, kind: Kind) -> Rule {
@@ -105,6 +112,7 @@ const fn rule(pattern: &'static str, kind: Kind) -> Rule {
         not_next: &[],
         not_prev: &[],
         after_number: true,
+        needs: None,
     }
 }
 
@@ -136,6 +144,12 @@ impl Rule {
     const fn not_prev(self, not_prev: &'static [&'static str]) -> Rule {
         Rule { not_prev, ..self }
     }
+    const fn needs(self, marker: Marker) -> Rule {
+        Rule {
+            needs: Some(marker),
+            ..self
+        }
+    }
     const fn not_after_number(self) -> Rule {
         Rule {
             after_number: false,
@@ -143,6 +157,50 @@ impl Rule {
         }
     }
 }
+
+/// Medicines people take overdoses of, as pattern alternatives.
+macro_rules! medicines {
+    () => {
+        "pills|pill|meds|tablets|medication|medicine|paracetamol|painkillers|sleeping_pills|antidepressants|sertraline|fluoxetine|citalopram|mirtazapine|ibuprofen|aspirin|codeine|tramadol|insulin|lithium|diazepam|zopiclone|quetiapine|amitriptyline|co_codamol|oxycodone|morphine|prozac|xanax|valium"
+    };
+}
+
+/// Words after "suicide" that make it a topic ("suicide prevention").
+const SUICIDE_TOPICS: &[&str] = &[
+    "prevention",
+    "awareness",
+    "rates",
+    "rate",
+    "research",
+    "statistics",
+    "squad",
+    "risk",
+    "training",
+    "hotline",
+    "helpline",
+    "crisis_line",
+    "support",
+    "charity",
+    "survivors",
+    "bereavement",
+    "loss",
+    "policy",
+    "helplines",
+    "in_the_news",
+    "in_films",
+];
+
+/// Where pills are taken along rather than taken: "all my pills with me".
+const PACKING: &[&str] = &[
+    "with_me",
+    "on_holiday",
+    "to_the",
+    "back",
+    "in_my_bag",
+    "to_work",
+    "away",
+    "with_us",
+];
 
 /// Words after "die" that make it an idiom ("die of embarrassment", "die
 /// laughing", "to die for").
@@ -242,6 +300,7 @@ const ACCIDENTS: &[&str] = &[
     "with_the_iron",
     "with_a_kitchen",
     "slightly",
+    "on",
 ];
 
 /// First-person intent to die, in plain words and in euphemism.
@@ -301,6 +360,55 @@ const INTENT: &[Rule] = &[
     ),
     // "Haven't killed myself yet": the negation is the threat.
     rule("not [even] killed myself yet", Kind::Intent).inherent(),
+    // Slang for killing oneself.
+    rule("off myself", Kind::Intent),
+    // "End things" is a relationship when it is "with" someone.
+    rule(
+        "going|want|ready|decided|deciding|plan|planning|time|about to end things|everything",
+        Kind::Intent,
+    )
+    .not_next(&["with", "between", "off", "up"]),
+    rule("end|ending things $", Kind::Intent).tails(END_IT_TAILS),
+    rule("when|where|how i [will] end it $", Kind::Intent).tails(END_IT_TAILS),
+    // "Don't try to stop me" announces a decision.
+    rule(
+        "do_not|noone|nobody try|trying|can to stop me",
+        Kind::Intent,
+    )
+    .inherent()
+    .not_next(&["from", "eating", "having", "going", "buying"]),
+    rule(
+        "done with life|living|it_all|everything|this_world for_good|forever|permanently",
+        Kind::Intent,
+    ),
+    rule(
+        "end|ending my suffering|misery|pain_for_good|pain_forever|existence",
+        Kind::Intent,
+    ),
+    // "I'll be dead by Friday"; "dead tired" and "dead on my feet" are
+    // idioms.
+    rule("i will|shall be dead $", Kind::Intent).tails(&[
+        "tomorrow",
+        "soon",
+        "by",
+        "before",
+        "next_week",
+        "this_time_tomorrow",
+        "tonight",
+    ]),
+    rule(
+        "only|best|easiest|last way_out|escape|option|answer|solution|choice|thing_left is death|dying|suicide|to_die|killing_myself|ending_it|to_end_it|to_kill_myself",
+        Kind::Intent,
+    ),
+    // "Going to jump" on its own is a trampoline; near a roof or a bridge
+    // it is a method.
+    rule("going_to|about_to|ready_to|want_to jump $", Kind::Intent)
+        .tails(&["off", "tonight", "now", "soon"])
+        .needs(Marker::Place),
+    rule(
+        "suicide|death|dying is|seems|feels [like] the only thing that_makes_sense|i_want|left|i_think_about|that_would_help",
+        Kind::Intent,
+    ),
 ];
 
 /// A wish to die or not to be alive.
@@ -314,19 +422,19 @@ const WISH: &[Rule] = &[
     // live like this" is not.
     rule("rather be_dead|die", Kind::Wish).not_next(&["than"]),
     rule(
-        "rather be_dead|die than live|go_on|carry_on|keep_going|be_here|feel|exist|wake_up",
+        "rather be_dead|die than live|go_on|carry_on|keep_going|keep_living|keep_doing_this|live_like_this|be_here|feel|exist|wake_up",
         Kind::Wish,
     ),
-    // Said of oneself it is a wish; in "the question about being better off
-    // dead" it is a questionnaire item, so an "I" must be there.
-    rule("better off dead", Kind::Wish).explicit(),
+    // Said of oneself it is a wish; "the question about being better off
+    // dead" is a questionnaire item.
+    rule("better off dead", Kind::Wish).not_prev(&["being"]),
     rule("better off without me", Kind::Wish).named(),
     rule(
-        "better|happier off if i was|were|had [not|never] dead|gone|died|here|around|alive|been_born",
+        "better|happier off if i [just] was|were|had [not|never] dead|gone|died|here|around|alive|been_born",
         Kind::Wish,
     )
     .named(),
-    rule("happier|better if i was|were|had [not|never] dead|gone|died|here|around|alive", Kind::Wish)
+    rule("happier|better|easier if i [just] was|were|had [not|never] dead|gone|died|here|around|alive", Kind::Wish)
         .named(),
     rule("let me die", Kind::Wish).not_next(DIE_IDIOMS),
     rule("ready to die", Kind::Wish).not_next(DIE_IDIOMS),
@@ -360,16 +468,68 @@ const WISH: &[Rule] = &[
         .inherent()
         .not_next(&["when", "at", "for", "on", "tomorrow", "today", "tonight"]),
     rule("wish i was|were not alive", Kind::Wish).inherent(),
+    rule("no_longer [really|even] want to live|be_alive|exist|be_here|be_around", Kind::Wish)
+        .inherent(),
+    rule("wish|hope|pray [that] i [would|will|might] [just] die", Kind::Wish).not_next(DIE_IDIOMS),
+    rule("should|might_as_well|may_as_well [just] die", Kind::Wish).not_next(DIE_IDIOMS),
+    rule("deserve|deserved to die", Kind::Wish),
+    rule("hope|wish|pray [that] i get|got|would_get hit|killed|run_over", Kind::Wish),
+    rule("hope|wish|pray [that] something|someone|it kills|kill|would_kill|will_kill me", Kind::Wish),
+    // "I want to be gone" (by five o'clock is a plan for the day).
+    rule(
+        "want|wanted|wish|need|ready|wanting to [just] be_gone|stop_living|stop_breathing|cease_to_exist|disappear_forever|disappear_permanently|stop_existing_permanently|stop_existing_forever",
+        Kind::Wish,
+    )
+    .not_next(&["for", "by", "from", "at", "until", "till", "on", "before", "when", "a", "all"]),
+    rule("want|wanted|wish|need my life to [just] be_over|end|stop", Kind::Wish),
+    rule("wish my life would|could [just] end|be_over|stop", Kind::Wish),
+    // "I could sleep forever" is tiredness; wishing for it is not.
+    rule(
+        "wish|want|wanted|wanting|need i_could|to [just] go_to_sleep|sleep|fall_asleep forever|permanently",
+        Kind::Wish,
+    ),
+    // Speaking well of death.
+    rule(
+        "suicide|death|dying|killing_myself|ending_it|being_dead|not_existing|not_being_here|not_waking_up|being_gone sounds|seems|feels|looks|is [so|really|pretty|quite|more|very|like|kind_of|weirdly|strangely] good|nice|appealing|tempting|peaceful|attractive|better|relief|a_relief|easier|inviting|comforting|soothing|a_comfort|like_a_relief|like_relief|like_the_answer|like_a_good_idea|like_the_only_option|like_freedom|like_peace",
+        Kind::Ideation,
+    ),
+    rule(
+        "thought|idea of not_existing|not_being_here|not_waking_up|being_dead|dying|death|suicide|being_gone is|feels|sounds [so|really|very|quite|kind_of|weirdly|strangely] comforting|soothing|appealing|tempting|peaceful|nice|a_relief|a_comfort",
+        Kind::Ideation,
+    ),
+    rule("want to [just] not be_alive|be_here|exist|be_around|wake_up|live", Kind::Wish),
+    rule(
+        "do not [really|even|just|actually] want to be on_this_earth|in_this_world|on_earth|in_this_life|alive_anymore",
+        Kind::Wish,
+    )
+    .inherent(),
+    // "Everyone would be better without me": the burden as a wish to be
+    // gone.
+    rule("better|happier without me", Kind::Wish).named(),
+    rule("done living|being_alive|existing", Kind::Wish),
+    rule("want out of this_life|life|this_world|existence", Kind::Wish),
+    rule(
+        "do not [really|even|just|actually] want to live in|on this_world|this_earth|this_life",
+        Kind::Wish,
+    )
+    .inherent(),
+    rule(
+        "better|happier|easier [off] if i [just] disappeared|vanished|died|left_for_good|was_gone|were_gone|never_existed|did_not_exist|was_not_here|was_not_around",
+        Kind::Wish,
+    )
+    .named(),
 ];
 
 /// Thinking about suicide. High on its own; "but I'd never act on it"
 /// lowers it to moderate.
 const IDEATION: &[Rule] = &[
-    rule("suicidal", Kind::Ideation),
+    // "A leaflet about suicidal feelings" is a topic.
+    rule("suicidal", Kind::Ideation).not_prev(&["on", "about", "regarding", "around"]),
     rule(
         "think|thinking|thought|thoughts|thinkin about|of [committing] suicide",
         Kind::Ideation,
-    ),
+    )
+    .not_next(SUICIDE_TOPICS),
     rule(
         "think|thinking|thought|thoughts about|of killing_myself|ending_my_life|ending_my_own_life|taking_my_life|taking_my_own_life|ending_it_all|unaliving_myself",
         Kind::Ideation,
@@ -404,14 +564,21 @@ const METHOD: &[Rule] = &[
     rule("took|taken|take|taking an overdose", Kind::Method),
     // Gathering the means.
     rule(
-        "saving|saved|stockpiling|stockpiled|hoarding|hoarded|collecting|collected|storing|stashing|stashed [up] [my|the|some|enough|all] pills|meds|tablets|medication|medicine|paracetamol|painkillers|sleeping_pills",
+        concat!(
+            "saving|saved|stockpiling|stockpiled|hoarding|hoarded|collecting|collected|storing|stashing|stashed [up] [my|the|some|enough|all] ",
+            medicines!()
+        ),
         Kind::Method,
     ),
     // Taking all of them: the quantity is what makes it an overdose.
     rule(
-        "take|taking|took|swallow|swallowed|swallowing|downed|down|overdose|overdosed [on] [a|the|my] [whole] all|every|bunch|load|handful|loads|lots|entire|box|packet|pack|bottle|strip|dozen|boxes|packets *** pill|pills|meds|tablets|medication|medicine|paracetamol|painkillers|sertraline|fluoxetine|citalopram|mirtazapine|antidepressants|ibuprofen|aspirin|codeine|tramadol|insulin|lithium",
+        concat!(
+            "take|taking|took|swallow|swallowed|swallowing|downed|down|overdose|overdosed [on] [a|the|my] [whole] all|every|bunch|load|handful|loads|lots|entire|box|packet|pack|bottle|strip|dozen|boxes|packets *** ",
+            medicines!()
+        ),
         Kind::Method,
-    ),
+    )
+    .not_next(PACKING),
     rule(
         "pills|meds|tablets|paracetamol lined_up|ready|counted_out|laid_out",
         Kind::Method,
@@ -420,7 +587,8 @@ const METHOD: &[Rule] = &[
         "hang|hanging|hanged|hung|drown|drowning|shoot|shooting|stab|stabbing|poison|poisoning|gas|gassing|suffocate|suffocating|electrocute|strangle|strangling myself",
         Kind::Method,
     ),
-    rule("noose", Kind::Method),
+    // "Noose" alone is often history or a word; with an "I" it is a method.
+    rule("noose", Kind::Method).explicit(),
     rule(
         "bought|buy|buying|got|have|ordered|found a|some rope",
         Kind::Method,
@@ -438,6 +606,77 @@ const METHOD: &[Rule] = &[
         Kind::Method,
     )
     .not_next(&["on", "by", "accidentally", "while", "slightly"]),
+    rule(
+        "plan|planning|planned|plotting my suicide|death|exit|own_death",
+        Kind::Method,
+    ),
+    // An overdose by count: ten or more of anything taken at once.
+    rule(
+        concat!(
+            "took|taken|take|taking|swallowed|swallow|swallowing|downed|down|had # [more] [of] [my|the] ",
+            medicines!()
+        ),
+        Kind::Method,
+    ),
+    // "All my pills" is a plan only next to intent ("tonight", "going to").
+    rule(
+        concat!("all|every [one_of] my|the|of_my|of_the ", medicines!()),
+        Kind::Method,
+    )
+    .needs(Marker::Cue)
+    .not_next(&[
+        "with_me",
+        "on_holiday",
+        "to_the",
+        "back",
+        "in_my_bag",
+        "to_work",
+        "away",
+        "with_us",
+    ]),
+    rule(
+        "take|taking|swallow|swallowing|down|have them all|all_of_them",
+        Kind::Method,
+    )
+    .needs(Marker::Meds),
+    rule(
+        "drive|driving|drove|crash|crashing|steer|steering|swerve|swerving [my] [car] into|off [a|the|oncoming] river|wall|tree|bridge|cliff|lorry|lake|sea|traffic|motorway|canal|truck|train",
+        Kind::Method,
+    ),
+    rule(
+        "looking|looked|staring|stared|stood|standing at|on|over|near|by [the|a] train_tracks|railway|railway_line|tracks|ledge|edge_of_the_bridge|edge_of_the_cliff|edge_of_the_roof",
+        Kind::Method,
+    ),
+    rule(
+        "step|stepping|jump|jumping|walk|walking|lie|lying|lay onto|on|in_front_of|off the|a train_tracks|tracks|railway|railway_line|platform_edge",
+        Kind::Method,
+    ),
+    rule(
+        "throw|throwing|threw|fling|flinging myself under|in_front_of|off|from|onto",
+        Kind::Method,
+    ),
+    rule("bleed out|to_death", Kind::Method).not_prev(&["would", "could", "might"]),
+    rule(
+        "how long|many|much ** it takes|take|does_it_take to die|bleed_out|overdose|drown|suffocate|hang",
+        Kind::Method,
+    ),
+    rule(
+        concat!("how many ", medicines!(), " [it] would|will|does take $"),
+        Kind::Method,
+    ),
+    rule(
+        "everything|all in|from the|my medicine_cabinet|medicine_cupboard|medicine_box|first_aid_kit|pill_box",
+        Kind::Method,
+    ),
+    // Researching places, near oneself.
+    rule(
+        "looking_up|looked_up|looking_at|searching|googling|googled|researching|search [the] tallest|highest|tall|high buildings|bridges|cliffs|car_parks|building|bridge near_me|nearby|near_here|around_here|in_my_area|local",
+        Kind::Method,
+    ),
+    rule(
+        "walk|walking|swim|swimming|wade|wading into|out_into the sea|ocean|river|lake|waves",
+        Kind::Method,
+    ),
 ];
 
 /// Putting affairs in order, saying goodbye.
@@ -460,7 +699,24 @@ const GOODBYE: &[Rule] = &[
         Kind::Goodbye,
     )
     .inherent(),
-    rule("this is goodbye", Kind::Goodbye),
+    rule("this is [my] [final|last] goodbye|farewell", Kind::Goodbye),
+    rule(
+        "not going_to_be|be here|around for christmas|my_birthday|next_week|next_year|the_new_year|much_longer",
+        Kind::Goodbye,
+    )
+    .inherent(),
+    // A lone goodbye, next to an apology or love to all.
+    rule("goodbye|bye|farewell $", Kind::Goodbye).needs(Marker::Farewell),
+    rule("last time you will hear from me", Kind::Goodbye),
+    rule("you will not hear from me again|anymore|ever_again", Kind::Goodbye).inherent(),
+    rule(
+        "goodbye|goodbyes to everyone|all|the_people i_love|i_care_about|that_matters",
+        Kind::Goodbye,
+    ),
+    // Unambiguous even without a time: "I won't be alive tomorrow".
+    rule("will|would|am|is not be|going_to_be alive", Kind::Goodbye)
+        .inherent()
+        .not_next(&["to_see", "when", "in", "by_then"]),
 ];
 
 /// Attempts. Moderate when in the past; high when just now ("last night",
@@ -476,14 +732,10 @@ const ATTEMPT: &[Rule] = &[
 
 /// Hopelessness.
 const HOPELESS: &[Rule] = &[
-    rule("hopeless", Kind::Hopeless).not_next(&[
-        "at",
-        "with",
-        "romantic",
-        "romantics",
-        "case",
-        "cook",
-    ]),
+    // "An exercise about hopeless thoughts" is a topic, not a feeling.
+    rule("hopeless", Kind::Hopeless)
+        .not_prev(&["about", "called", "named", "on"])
+        .not_next(&["at", "with", "romantic", "romantics", "case", "cook"]),
     rule(
         "no|lost|lost_all|losing|losing_all|zero hope $",
         Kind::Hopeless,
@@ -538,6 +790,54 @@ const HOPELESS: &[Rule] = &[
         Kind::Hopeless,
     ),
     rule("tired|sick|exhausted|weary of|by|with life", Kind::Hopeless),
+    rule(
+        "lost|losing|lost_all|losing_all|no_longer_have_any hope",
+        Kind::Hopeless,
+    )
+    .inherent()
+    .not_next(&["of", "for", "in", "on"]),
+    rule(
+        "never going_to|gonna change|improve|be_happy|be_okay|be_ok|get_better",
+        Kind::Hopeless,
+    )
+    .inherent(),
+    rule(
+        "will never change|improve|be_happy|be_okay|be_ok|get_better",
+        Kind::Hopeless,
+    )
+    .inherent(),
+    rule("nothing to look_forward_to|live_for", Kind::Hopeless).inherent(),
+    rule("why [do] i [even] bother $", Kind::Hopeless).tails(&[
+        "with_anything",
+        "anymore",
+        "with_life",
+        "trying",
+        "living",
+        "getting_up",
+    ]),
+    rule("no future $", Kind::Hopeless)
+        .inherent()
+        .tails(&["for_me", "left", "anymore", "ahead", "at_all"]),
+    rule(
+        "my_life|life|everything|it_all|existence|living has|feels [lost] [all] [its] no|lost meaning|purpose|point",
+        Kind::Hopeless,
+    )
+    .inherent(),
+    rule(
+        "no meaning|purpose to|in my_life|life|anything|living",
+        Kind::Hopeless,
+    )
+    .inherent(),
+    rule(
+        "my_life|life|everything|it_all|existence|living has|have lost [all] [its] meaning|purpose|point",
+        Kind::Hopeless,
+    ),
+    rule("is|feels|seems all pointless|meaningless|hopeless", Kind::Hopeless),
+    rule(
+        "tired|sick|exhausted of fighting|fighting_to_exist|fighting_to_stay_alive|trying_to_stay_alive|struggling_to_exist|just_existing",
+        Kind::Hopeless,
+    )
+    .not_next(&["with", "for", "about", "over"]),
 ];
 
 /// Passive ideation: wishing to disappear, feeling a burden, unable to go
@@ -561,13 +861,17 @@ const PASSIVE: &[Rule] = &[
     .inherent()
     .tails(&["anymore", "any_longer", "much_longer", "like_this"]),
     rule(
-        "can|could not keep_going|carry_on|do_this|cope|take_it|take_this|handle_it|handle_this|live_like_this|live_with_this|keep_doing_this $",
+        "can|could not keep_going|keep_living|keep_living_like_this|carry_on|do_this|cope|take_it|take_this|handle_it|handle_this|live_like_this|live_with_this|keep_doing_this $",
         Kind::Passive,
     )
     .inherent()
     .tails(&["anymore", "any_more", "any_longer", "much_longer", "with_life", "with_anything"]),
-    rule("how much longer i can", Kind::Passive),
-    rule("do|can|could not see|find a|any way out", Kind::Passive).inherent(),
+    rule("how much longer|more ** i can|could", Kind::Passive),
+    rule(
+        "do|can|could not see|find a|any way_out|way_forward|light|end_to_this|hope|future",
+        Kind::Passive,
+    )
+    .inherent(),
     rule("no way out $", Kind::Passive).inherent().tails(&["of_this", "of_here", "for_me"]),
     rule(
         "wish i could|would [just] disappear|vanish|stop_existing|not_exist|cease_to_exist|fade_away",
@@ -583,7 +887,7 @@ const PASSIVE: &[Rule] = &[
     rule("burden to|on everyone|everybody|my|others|people|them|all", Kind::Passive),
     rule("noone|nobody would|will [even|really] miss_me|care|notice", Kind::Passive),
     rule("think|thinking|thought|thoughts about|of death|dying", Kind::Passive),
-    rule("want|wanted it|everything|this|the_pain|it_all to stop|end $", Kind::Passive),
+    rule("want|wanted it|everything|this|the_pain|it_all to stop|end|be_over $", Kind::Passive),
     rule("make it [all] stop $", Kind::Passive),
     rule("do not want to feel anything $", Kind::Passive)
         .inherent()
@@ -595,6 +899,69 @@ const PASSIVE: &[Rule] = &[
     )
     .inherent(),
     rule("do not care if i die|live|wake_up|am_dead", Kind::Passive).inherent(),
+    rule(
+        "keep_going|go_on|carry_on|keep_living|keep_fighting|keep_trying|cope|do_this|live_like_this anymore|any_longer",
+        Kind::Passive,
+    ),
+    rule(
+        "do not know how to keep_going|go_on|carry_on|cope|keep_living|live|do_this $",
+        Kind::Passive,
+    )
+    .inherent()
+    .tails(&["anymore", "any_longer", "much_longer", "like_this"]),
+    rule("nothing [left] for me here|anymore|in_this_world|in_life|to_stay_for", Kind::Passive)
+        .inherent(),
+    rule("wish i did|was|were not exist|existed|alive", Kind::Passive).inherent(),
+    rule("wish i [had|would|have] never existed|lived|been_born", Kind::Passive).inherent(),
+    rule("hate being alive|living|existing", Kind::Passive),
+    rule("why am i [even|still] alive", Kind::Passive),
+    rule("do not deserve to live|be_alive|exist|be_here", Kind::Passive).inherent(),
+    // "They'd be fine without me": the burden felt, without a death wish.
+    rule(
+        "fine|okay|ok|keep_spinning|move_on|go_on|carry_on|be_fine|manage|cope without me",
+        Kind::Passive,
+    )
+    .named(),
+    // Doubt about wanting to live: "I don't think I want to be alive".
+    rule(
+        "do not think i [really|even] want to live|be_alive|be_here|exist|keep_living|go_on|keep_going|be_around",
+        Kind::Passive,
+    )
+    .inherent(),
+    rule(
+        "what it would|is|might be|feel like to be_dead|die|not_exist|not_be_here|not_be_alive",
+        Kind::Passive,
+    ),
+    rule(
+        "imagine|imagining|picture|picturing|think_about|thinking_about my_funeral|my_own_funeral|being_dead|myself_dead|not_existing|not_being_here",
+        Kind::Passive,
+    ),
+    rule("stop|stopped feeling everything|anything $", Kind::Passive),
+    // "A dark place", "dark thoughts": a common way of naming suicidal
+    // thoughts without naming them.
+    rule("dark|darkest|black thoughts|place", Kind::Passive),
+    // A passive wish for death: "I wouldn't mind if I died".
+    rule(
+        "would|do not mind|care if i died|die|did_not_wake_up|was_dead|got_hit|never_woke_up|was_gone",
+        Kind::Passive,
+    )
+    .inherent(),
+    rule(
+        "if i died|disappeared|was_gone|were_gone|was_dead [tomorrow|today|tonight] would|will|nobody|noone|anyone",
+        Kind::Passive,
+    ),
+    // Asking what to do "if I feel suicidal" is a worry, not a statement.
+    rule("if|when i [ever] feel|get|become|start_to_feel|start_feeling|am suicidal", Kind::Passive)
+        .not_prev(&["asked", "asks", "ask", "asking", "me", "wondered"]),
+    rule("feel|feeling like disappearing|vanishing", Kind::Passive),
+    // A recognised warning sign, even when the act is unnamed.
+    rule("going_to|might|about_to|will|could|scared_i_will|afraid_i_will do something stupid|drastic", Kind::Passive)
+        .not_next(&["like"]),
+    rule(
+        "can|could not take|bear|stand|handle|cope_with|deal_with it|this|that|the_pain|this_pain|life|living|being_alive|feeling_like_this|it_all|everything|myself|the_thoughts|this_feeling anymore|any_longer|any_more",
+        Kind::Passive,
+    )
+    .inherent(),
 ];
 
 /// Self-harm urges and acts, without a stated wish to die.
@@ -606,7 +973,7 @@ const SELF_HARM: &[Rule] = &[
     .not_next(ACCIDENTS)
     .not_prev(&["nearly", "almost", "accidentally"]),
     rule(
-        "urge|urges|urging|temptation|tempted|craving|cravings|want to selfharm|cut|hurt_myself|burn|harm_myself|cut_myself|burn_myself",
+        "urge|urges|urging|temptation|tempted|craving|cravings|want|need to selfharm|cut|hurt_myself|burn|harm_myself|cut_myself|burn_myself",
         Kind::SelfHarm,
     )
     .not_next(&[
@@ -636,7 +1003,7 @@ const SELF_HARM: &[Rule] = &[
         Kind::SelfHarm,
     ),
     rule("i|used_to selfharm|selfharmed|selfharming", Kind::SelfHarm),
-    rule("until|till|til it|they|i bled|bleed|bleeds|bleeding", Kind::SelfHarm),
+    rule("until|till|til ** bled|bleed|bleeds|bleeding|bruised", Kind::SelfHarm),
     rule("made|make|making myself bleed|bled", Kind::SelfHarm),
     rule("covered in cuts|burns", Kind::SelfHarm),
     rule(
@@ -647,6 +1014,20 @@ const SELF_HARM: &[Rule] = &[
         "bang|banging|hit|hitting|smash|smashing|slam|slamming my head against",
         Kind::SelfHarm,
     ),
+    rule("used to cut|burn|selfharm|hurt_myself|harm_myself", Kind::SelfHarm),
+    // Hurting a part of one's own body; accidents are ruled out by what
+    // follows ("on the oven", "shaving").
+    rule(
+        "cut|cutting|scratched|scratching|sliced|slicing|carved|carving|burned|burnt|burning|stabbed|stabbing my arms|arm|legs|leg|thighs|thigh|wrists|wrist|skin|stomach|body|hips|chest",
+        Kind::SelfHarm,
+    )
+    .not_next(ACCIDENTS),
+    rule(
+        "hurt|cut|burn|burned|burnt|hit|scratched|scratch myself on_purpose|deliberately",
+        Kind::SelfHarm,
+    ),
+    rule("want|need to bleed|feel_pain|see_blood", Kind::SelfHarm),
+    rule("selfharmed", Kind::SelfHarm),
 ];
 
 /// Someone else's risk: concern for them, not a sign about the writer.
@@ -663,9 +1044,51 @@ const OTHERS: &[Rule] = &[
     ),
 ];
 
+/// Intent whose object is unstated. Counts only when the same text holds
+/// other risk language, so "I'm going to do it tonight" after "I can't go
+/// on" is high, and alone is nothing.
+const REFERENT: &[Rule] = &[
+    rule("going to do it $", Kind::Referent).tails(END_IT_TAILS),
+    rule(
+        "do it tonight|today|soon|tomorrow|this_weekend|now|when",
+        Kind::Referent,
+    ),
+    rule("go through with it", Kind::Referent),
+    rule("get it over with", Kind::Referent),
+    rule("have|got everything i need|ready", Kind::Referent),
+    rule("it will all be over soon|tonight|tomorrow", Kind::Referent),
+    rule("this is the end", Kind::Referent),
+    rule("i am ready $", Kind::Referent),
+    rule(
+        "will not be here tomorrow|next_week|much_longer|for_long",
+        Kind::Referent,
+    )
+    .inherent(),
+    rule("tonight|today is the night|day", Kind::Referent),
+    rule(
+        "standing|stood|sitting|sat on|at [the|a] bridge|roof|ledge|edge|cliff|railway|tracks|platform_edge",
+        Kind::Referent,
+    ),
+    rule(
+        "have|got|bought the|a blade|razor|knife|rope|gun",
+        Kind::Referent,
+    ),
+    rule(
+        "tell my mum|mom|dad|family|kids|sister|brother i love",
+        Kind::Referent,
+    ),
+    rule(
+        "look after|take_care_of my cat|dog|kids|children|pets",
+        Kind::Referent,
+    ),
+    rule("i have|have_got|made a plan $", Kind::Referent),
+    rule("i am ready to go $", Kind::Referent),
+];
+
 /// Every table, in the order ties are broken.
 const TABLES: &[&[Rule]] = &[
     INTENT, METHOD, GOODBYE, WISH, IDEATION, ATTEMPT, PASSIVE, HOPELESS, SELF_HARM, OTHERS,
+    REFERENT,
 ];
 
 /// Context words that change what a phrase means.
@@ -685,11 +1108,19 @@ pub(super) enum Marker {
     Asked,
     /// And the answer was no.
     AnsweredNo,
+    /// Intent or timing: "going to", "tonight", "decided".
+    Cue,
+    /// Medicines named: "pills", "paracetamol".
+    Meds,
+    /// A high place: "roof", "bridge".
+    Place,
+    /// A farewell: "I love you all", "I'm sorry".
+    Farewell,
 }
 
 impl Marker {
-    pub(super) fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub(super) fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -732,20 +1163,32 @@ const MARKERS: &[(&str, Marker)] = &[
     ("how far i have come", Marker::Recovery),
     ("clean|free for", Marker::Recovery),
     ("weeks|months|years|days clean|free", Marker::Recovery),
-    ("doing|feeling [so|much|a_lot|way] better", Marker::Recovery),
+    (
+        "doing|feeling [so|much|a_lot|way|far] [much|more|a_lot] better",
+        Marker::Recovery,
+    ),
+    (
+        "therapy|meds|medication|treatment|counselling has|have|is|are [really|been] helped|helping|working",
+        Marker::Recovery,
+    ),
     ("better now", Marker::Recovery),
     (
         "meds|medication|tablets are|is [really] working|helping",
         Marker::Recovery,
     ),
     ("new meds|medication", Marker::Recovery),
-    ("in a better|good place", Marker::Recovery),
+    (
+        "in a [much|far|way|lot|a_lot] better|good|happier|healthier place",
+        Marker::Recovery,
+    ),
     ("used to", Marker::Past),
     ("years|months|weeks|year|month ago", Marker::Past),
     (
-        "last year|month|summer|winter|spring|autumn|week|time|christmas",
+        "last year|month|summer|winter|spring|autumn|week|christmas",
         Marker::Past,
     ),
+    // "The last time I tried", but not "one last time".
+    ("the last time", Marker::Past),
     ("in the past", Marker::Past),
     ("when i was", Marker::Past),
     ("back when|then", Marker::Past),
@@ -777,6 +1220,27 @@ const MARKERS: &[(&str, Marker)] = &[
     ("no to", Marker::AnsweredNo),
     ("denied|deny", Marker::AnsweredNo),
     ("said i was|am not", Marker::AnsweredNo),
+    (
+        "going_to|want_to|planning|plan_to|ready|decided|tonight|take|taking|swallow|swallowing|have_them|at_once|in_one_go|down_them",
+        Marker::Cue,
+    ),
+    (medicines!(), Marker::Meds),
+    (
+        "roof|rooftop|bridge|building|balcony|cliff|ledge|window|tower|car_park|multistorey|edge|platform",
+        Marker::Place,
+    ),
+    (
+        "love_you_all|sorry_for_everything|i_am_sorry|forgive_me|take_care_of|i_am_so_sorry",
+        Marker::Farewell,
+    ),
+    (
+        "understand why people|someone|they do|would|it",
+        Marker::Distress,
+    ),
+    (
+        "not|never *** go_through_with_it|act_on_it|do_it|do_anything",
+        Marker::Disclaimer,
+    ),
 ];
 
 /// A rule ready to match.

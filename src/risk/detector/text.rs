@@ -262,7 +262,16 @@ fn repair(toks: Vec<Tok>, vocab: &Vocab) -> Vec<Tok> {
             out.push(t);
             continue;
         }
-        for w in vocab.canonical(&t.word) {
+        // "want 2 die", "going 2": a 2 after these is "to", not a count.
+        let after_to_verb = out
+            .last()
+            .is_some_and(|p| p.is_in(&["want", "going", "need", "have", "got", "ready", "wanna"]));
+        let words = if t.word == "2" && after_to_verb {
+            vec!["to".to_string()]
+        } else {
+            vocab.canonical(&t.word)
+        };
+        for w in words {
             let joined = out
                 .last()
                 .filter(|p| p.is_word() && p.quote == t.quote)
@@ -457,7 +466,7 @@ mod tests {
         // An unclosed quote opens nothing.
         assert_eq!(
             words("she said \"hi. I want to die"),
-            "she said , hi . i want to die"
+            "she said hi . i want to die"
         );
         // Apostrophes inside words are not quote marks.
         assert_eq!(words("it's my mum's 'car'"), "it is my mums , car ,");
