@@ -33,12 +33,12 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UserFilter {
+pub(crate) struct UserFilter {
     role: Option<Role>,
     status: Option<String>,
 }
 
-async fn users(
+pub(crate) async fn users(
     State(state): State<AppState>,
     DeveloperUser(_dev): DeveloperUser,
     Query(filter): Query<UserFilter>,
@@ -66,7 +66,7 @@ async fn users(
     Ok(axum::Json(json!({ "users": list })))
 }
 
-async fn activate(
+pub(crate) async fn activate(
     State(state): State<AppState>,
     ip: ClientIp,
     DeveloperUser(dev): DeveloperUser,
@@ -108,7 +108,7 @@ async fn activate(
     ))
 }
 
-async fn disable(
+pub(crate) async fn disable(
     State(state): State<AppState>,
     ip: ClientIp,
     DeveloperUser(dev): DeveloperUser,
@@ -179,7 +179,7 @@ async fn count(state: &AppState, sql: &str, since: Option<i64>) -> AppResult<i64
 }
 
 /// Platform counts for operators.
-async fn stats(
+pub(crate) async fn stats(
     State(state): State<AppState>,
     DeveloperUser(_dev): DeveloperUser,
 ) -> AppResult<axum::Json<Value>> {

@@ -35,6 +35,7 @@ pub mod reminders;
 pub mod risk;
 pub mod types;
 pub mod vault;
+pub mod web;
 pub mod workspace;
 
 use clock::Clock;
@@ -102,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         .merge(exports::fhir::router())
         .merge(notifications::router())
         .merge(audit::routes::router())
-        .merge(admin::router());
+        .merge(admin::router())
+        .merge(web::router());
     http::with_protections(routes, state)
 }

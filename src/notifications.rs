@@ -60,7 +60,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/notifications/clear-read", post(clear_read))
 }
 
-async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axum::Json<Value>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<axum::Json<Value>> {
     // A clinician's notifications name patients (who asked for care, who
     // ended a link): not served before activation and TOTP (SPEC §3).
     if user.role == Role::Clinician {
@@ -96,7 +99,7 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axu
     ))
 }
 
-async fn mark_read(
+pub(crate) async fn mark_read(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,

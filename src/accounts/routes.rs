@@ -120,7 +120,7 @@ fn rate_limit(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegisterPatient {
+pub(crate) struct RegisterPatient {
     username: Username,
     password: Password,
     pin: Pin,
@@ -131,7 +131,7 @@ struct RegisterPatient {
     clinician: Option<Username>,
 }
 
-async fn register_patient(
+pub(crate) async fn register_patient(
     State(state): State<AppState>,
     ip: ClientIp,
     Json(body): Json<RegisterPatient>,
@@ -273,7 +273,7 @@ pub async fn create_user(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Login {
+pub(crate) struct Login {
     username: Secret,
     password: Secret,
     pin: Option<Secret>,
@@ -281,7 +281,7 @@ struct Login {
     recovery_code: Option<Secret>,
 }
 
-async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
     Extension(previous): Extension<SessionLookup>,
@@ -451,7 +451,7 @@ async fn recovery_accept(
     Ok(done.rows_affected() == 1)
 }
 
-async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     ip: ClientIp,
     user: CurrentUser,
@@ -488,7 +488,7 @@ async fn session_info(
     })))
 }
 
-async fn totp_enrol(
+pub(crate) async fn totp_enrol(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<axum::Json<Value>> {
@@ -513,11 +513,11 @@ async fn totp_enrol(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CodeBody {
+pub(crate) struct CodeBody {
     code: Secret,
 }
 
-async fn totp_confirm(
+pub(crate) async fn totp_confirm(
     State(state): State<AppState>,
     ip: ClientIp,
     Extension(previous): Extension<SessionLookup>,

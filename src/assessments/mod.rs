@@ -165,7 +165,7 @@ fn risk_member(state: &AppState, outcome: &RiskOutcome) -> Map<String, Value> {
     extra
 }
 
-async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(instrument): Path<String>,
@@ -321,7 +321,7 @@ async fn next_allowed(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Filter {
+pub(crate) struct Filter {
     instrument: Option<Instrument>,
 }
 
@@ -337,7 +337,7 @@ async fn history_json(
     }))
 }
 
-async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(filter): Query<Filter>,

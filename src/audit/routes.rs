@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Who opened the caller's record, newest first.
-async fn access_log(
+pub(crate) async fn access_log(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
 ) -> AppResult<axum::Json<Value>> {
@@ -52,14 +52,14 @@ async fn access_log(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// Rows with an id below this one (for paging back).
     before: Option<i64>,
     limit: Option<Bounded<1, 500>>,
     action: Option<String>,
 }
 
-async fn audit_log(
+pub(crate) async fn audit_log(
     State(state): State<AppState>,
     DeveloperUser(_dev): DeveloperUser,
     Query(q): Query<AuditQuery>,

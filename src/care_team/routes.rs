@@ -39,7 +39,10 @@ fn link_json(link: &LinkRow) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axum::Json<Value>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<axum::Json<Value>> {
     if user.role == Role::Developer {
         return Err(AppError::forbidden());
     }
@@ -56,11 +59,11 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<axu
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewRequest {
+pub(crate) struct NewRequest {
     clinician: Username,
 }
 
-async fn create_request(
+pub(crate) async fn create_request(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
     Json(body): Json<NewRequest>,
@@ -157,7 +160,7 @@ async fn decide(
     Ok(axum::Json(link_json(&link)))
 }
 
-async fn approve(
+pub(crate) async fn approve(
     State(state): State<AppState>,
     ClinicianUser(user): ClinicianUser,
     Path(id): Path<i64>,
@@ -165,7 +168,7 @@ async fn approve(
     decide(&state, &user, id, true).await
 }
 
-async fn reject(
+pub(crate) async fn reject(
     State(state): State<AppState>,
     ClinicianUser(user): ClinicianUser,
     Path(id): Path<i64>,

@@ -25,8 +25,8 @@ use crate::audit::{self, Event};
 use crate::care_team::gate::{self, PatientAccess};
 use crate::error::{AppError, AppResult};
 use crate::exports::csv;
-use crate::http::extract::{Json, Query};
-use crate::risk::{self, Level, Source};
+use crate::http::extract::{Json, Query, parse_json};
+use crate::risk::{self, Level, RiskOutcome, Source};
 use crate::types::{Text, check_no_controls, local_date, rfc3339};
 
 pub mod context;
@@ -84,7 +84,7 @@ impl<'de> Deserialize<'de> for ChatText {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChatRequest {
+pub(crate) struct ChatRequest {
     message: ChatText,
     conversation_id: Option<i64>,
 }
@@ -222,31 +222,49 @@ async fn insert_message(
 }
 
 /// `POST /api/therapy/chat`.
-async fn chat(
+pub(crate) async fn chat(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
-    Json(body): Json<ChatRequest>,
+    Json(raw): Json<Value>,
 ) -> AppResult<Response> {
     let access = gate::own(&state, &user).await?;
+    // 1. Screen the words before anything can refuse the request: a
+    // refusal (an invalid field, an unknown conversation, the rate limit)
+    // must never hide a warning, so it carries the crisis resources too.
+    let words = raw
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
+    let outcome = if words.is_empty() {
+        RiskOutcome::none()
+    } else {
+        risk::screen_texts(&state, &access, Source::Chat, &[words]).await?
+    };
+    let refuse = |err: AppError| {
+        let mut extra = Map::new();
+        if outcome.is_risk() {
+            extra.insert("risk".into(), outcome.to_json(&state));
+        }
+        Ok(err.into_response_with(extra))
+    };
+    let body: ChatRequest = match parse_json(&serde_json::to_vec(&raw).unwrap_or_default()) {
+        Ok(body) => body,
+        Err(err) => return refuse(err),
+    };
     let message = body.message.0;
-
-    // A rate-limited message is still screened: a refusal must not hide a
-    // warning, so the 429 carries the crisis resources when needed.
     if let Err(retry) = state.limiter.check(
         "chat",
         &user.id.to_string(),
         state.config.rate_limits.chat_per_user,
     ) {
-        let outcome = risk::screen_texts(&state, &access, Source::Chat, &[&message]).await?;
-        let mut extra = Map::new();
-        if outcome.is_risk() {
-            extra.insert("risk".into(), outcome.to_json(&state));
-        }
-        return Ok(AppError::rate_limited(retry).into_response_with(extra));
+        return refuse(AppError::rate_limited(retry));
     }
-
     let conversation = match body.conversation_id {
-        Some(id) => own_conversation(&state, &access, id).await?,
+        Some(id) => match own_conversation(&state, &access, id).await {
+            Ok(c) => c,
+            Err(err) => return refuse(err),
+        },
         None => new_conversation(&state, &access, None).await?,
     };
     // Earlier turns, before the new message is stored. Notices and
@@ -266,8 +284,6 @@ async fn chat(
     })
     .collect::<AppResult<_>>()?;
 
-    // 1. Screen first: the alert loop runs whatever the model does next.
-    let outcome = risk::screen_texts(&state, &access, Source::Chat, &[&message]).await?;
     // 2. Keep the patient's words.
     let stored = insert_message(
         &state,
@@ -367,7 +383,7 @@ pub async fn export_all(state: &AppState, access: &PatientAccess) -> AppResult<V
     Ok(Value::Array(out))
 }
 
-async fn list_conversations(
+pub(crate) async fn list_conversations(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
 ) -> AppResult<axum::Json<Value>> {
@@ -421,7 +437,7 @@ async fn messages(
     rows.into_iter().map(|r| open_msg(access, r)).collect()
 }
 
-async fn get_conversation(
+pub(crate) async fn get_conversation(
     State(state): State<AppState>,
     PatientUser(user): PatientUser,
     Path(id): Path<i64>,

@@ -170,7 +170,7 @@ fn emotions_json(emotions: &[Emotion]) -> String {
     serde_json::to_string(emotions).unwrap_or_else(|_| "[]".into())
 }
 
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     Json(input): Json<ThoughtRecordInput>,
@@ -312,7 +312,7 @@ async fn list_json(state: &AppState, access: &PatientAccess) -> AppResult<Value>
     }))
 }
 
-async fn list_own(
+pub(crate) async fn list_own(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<axum::Json<Value>> {
@@ -409,7 +409,7 @@ pub async fn plan_json(state: &AppState, access: &PatientAccess) -> AppResult<Va
     })
 }
 
-async fn plan_own(
+pub(crate) async fn plan_own(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<axum::Json<Value>> {
@@ -420,7 +420,7 @@ async fn plan_own(
 /// Saves the whole plan. A safety plan names warning signs on purpose, so
 /// it is not screened for risk language: writing one is a protective act,
 /// and alerting on it would punish the patient for doing it.
-async fn plan_save(
+pub(crate) async fn plan_save(
     State(state): State<AppState>,
     user: CurrentUser,
     Json(plan): Json<SafetyPlan>,

@@ -124,7 +124,7 @@ async fn find(state: &AppState, kind: Kind, access: &PatientAccess, id: i64) -> 
     open_row(kind, access, row)
 }
 
-async fn create(
+pub(crate) async fn create(
     kind: Kind,
     State(state): State<AppState>,
     user: CurrentUser,
@@ -178,7 +178,7 @@ async fn update(
     Ok(axum::Json(body))
 }
 
-async fn remove(
+pub(crate) async fn remove(
     kind: Kind,
     State(state): State<AppState>,
     user: CurrentUser,
@@ -208,7 +208,7 @@ async fn list_json(state: &AppState, kind: Kind, access: &PatientAccess) -> AppR
     }))
 }
 
-async fn list_own(
+pub(crate) async fn list_own(
     kind: Kind,
     State(state): State<AppState>,
     user: CurrentUser,

@@ -199,7 +199,7 @@ fn today_for(state: &AppState, access: &PatientAccess) -> String {
     local_date(state.clock.now(), access.time_zone()).to_string()
 }
 
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     Json(input): Json<MoodInput>,
@@ -264,7 +264,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
@@ -325,7 +325,7 @@ async fn screen_note(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Range {
+pub(crate) struct Range {
     from: Option<Date>,
     to: Option<Date>,
 }
@@ -369,7 +369,7 @@ async fn history_json(state: &AppState, access: &PatientAccess, range: &Range) -
     }))
 }
 
-async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(range): Query<Range>,
@@ -378,7 +378,10 @@ async fn history(
     Ok(axum::Json(history_json(&state, &access, &range).await?))
 }
 
-async fn today(State(state): State<AppState>, user: CurrentUser) -> AppResult<axum::Json<Value>> {
+pub(crate) async fn today(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<axum::Json<Value>> {
     let access = gate::own(&state, &user).await?;
     let date = today_for(&state, &access);
     let entry = find_on(&state.db, &access, &date).await?;

@@ -196,7 +196,7 @@ async fn daily_record_csv(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Erase {
+pub(crate) struct Erase {
     password: Secret,
 }
 
@@ -206,7 +206,7 @@ struct Erase {
 /// encrypted text left in a backup can no longer be read. The audit log
 /// keeps a tombstone: the numeric id and the fact of erasure, nothing
 /// personal.
-async fn erase(
+pub(crate) async fn erase(
     State(state): State<AppState>,
     ip: ClientIp,
     PatientUser(user): PatientUser,

@@ -74,13 +74,13 @@ pub const ALERT_SELECT: &str = "SELECT a.id, a.patient_id, p.username AS patient
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AlertFilter {
+pub(crate) struct AlertFilter {
     status: Option<String>,
 }
 
 /// Alerts of the clinician's approved patients, most urgent first: open
 /// before acknowledged before resolved, high before moderate, oldest first.
-async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     ClinicianUser(user): ClinicianUser,
     Query(filter): Query<AlertFilter>,
@@ -125,7 +125,7 @@ async fn load_for(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<Al
     Ok(row)
 }
 
-async fn acknowledge(
+pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     ClinicianUser(user): ClinicianUser,
     Path(id): Path<i64>,
@@ -161,11 +161,11 @@ async fn acknowledge(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Resolve {
+pub(crate) struct Resolve {
     outcome_note: Text<1, 5000>,
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     State(state): State<AppState>,
     ClinicianUser(user): ClinicianUser,
     Path(id): Path<i64>,

@@ -284,7 +284,13 @@ pub(crate) async fn notify_care_team(
         state.mailer.send(Mail {
             to: email.clone(),
             subject: format!("{prefix}Healing Space risk alert #{alert_id}"),
-            body: format!("{message}\n\nOpen Healing Space to acknowledge it."),
+            // Mail may cross servers we do not control: it says that an
+            // alert needs review, not whom it concerns.
+            body: format!(
+                "{prefix}A {} risk alert (#{alert_id}) for one of your patients needs your \
+                 review.\n\nOpen Healing Space to see and acknowledge it.",
+                level_name(level)
+            ),
         });
     }
     Ok(clinicians.len())

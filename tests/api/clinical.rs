@@ -2215,7 +2215,7 @@ async fn notes_take_up_to_50000_characters_and_only_their_author_deletes_them() 
         r.assert_error(400, "invalid_field");
         assert_eq!(r.body["field"], "body");
     }
-    // The larger limit is for this route's notes, not for anything at all.
+    // The notes route's limit is larger, not absent.
     let mut padded = br#"{"body":"a"}"#.to_vec();
     padded.resize(300 * 1024, b' ');
     let r = drbob.post_raw(path, Some("application/json"), padded).await;

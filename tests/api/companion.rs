@@ -1387,3 +1387,45 @@ async fn chat_messages_are_validated_and_nothing_is_stored_for_a_refusal() {
     // Newlines and tabs are writing, not control.
     chat_ok(&alice, "first line\n\tsecond line", None).await;
 }
+
+#[tokio::test]
+async fn a_refused_chat_message_still_raises_the_alert() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    let bob = app.patient("bob").await;
+    let dr = app.clinician("drbob").await;
+    app.link(&alice, &dr).await;
+    let bobs = chat_ok(&bob, "Hello there.", None).await["conversation_id"]
+        .as_i64()
+        .unwrap();
+    let before = message_count(&app).await;
+
+    // Someone else's conversation: 404, nothing stored, but the warning stands.
+    let r = chat(&alice, HIGH_RISK, Some(bobs)).await;
+    r.assert_error(404, "not_found");
+    assert_crisis(&r.body["risk"], "high");
+    assert_eq!(message_count(&app).await, before, "nothing stored");
+    assert_eq!(
+        alerts(&app).await,
+        vec![(
+            app.user_id("alice").await,
+            "high".into(),
+            "chat".into(),
+            "open".into()
+        )]
+    );
+    assert_eq!(alert_notifications(&app, "drbob").await.len(), 1);
+
+    // An invalid field (a control character): 400, the same alert kept open.
+    let r = chat(&alice, &format!("{HIGH_RISK}\u{7}"), None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_crisis(&r.body["risk"], "high");
+    assert_eq!(r.body["risk"]["alert_id"], alert_id(&app).await);
+    assert_eq!(message_count(&app).await, before, "nothing stored");
+    assert_eq!(conversation_count(&app).await, 1);
+
+    // A harmless refused message carries no risk member.
+    let r = chat(&alice, "hello", Some(bobs)).await;
+    r.assert_error(404, "not_found");
+    assert!(r.body.get("risk").is_none(), "{}", r.text);
+}

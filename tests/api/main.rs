@@ -10,5 +10,6 @@ mod companion;
 mod demo;
 mod fhir;
 mod mood;
+mod protection;
 mod protections;
 mod sessions;
