@@ -2,8 +2,11 @@
 """Prepares the benchmark account on a running server at 127.0.0.1.
 
 Registers a patient over the API, writes 100 days of mood history straight
-into the SQLite file, logs in, logs today's entry and checks each request
-the load runs will repeat. Prints shell assignments for run.sh to eval.
+into the SQLite file, logs in, re-saves each of those entries through the
+API (so their note and medication are sealed under the patient's key, as
+real entries are, and the read load pays for opening them), logs today's
+entry and checks each request the load runs will repeat. Prints shell
+assignments for run.sh to eval.
 
 Usage: prepare.py PORT DATA_DIR
 """
@@ -104,6 +107,25 @@ def main():
         sys.exit("prepare: login set no hs_session cookie")
     csrf = body["csrf_token"]
     cookie = f"hs_session={session}"
+
+    db = sqlite3.connect(f"{data_dir}/healing-space.db", timeout=10)
+    stored = db.execute(
+        "SELECT id, mood, note FROM mood_entries WHERE patient_id = ?", (patient_id,)
+    ).fetchall()
+    db.close()
+    for entry_id, mood, note in stored:
+        entry = dict(ENTRY, mood=mood, note=note)
+        if note is None:
+            del entry["note"]
+        status, _, body = call(base, "PUT", f"/api/mood/{entry_id}", entry, cookie, csrf)
+        expect("re-saving a history entry", status, 200, body)
+    db = sqlite3.connect(f"{data_dir}/healing-space.db", timeout=10)
+    (sealed,) = db.execute(
+        "SELECT COUNT(*) FROM mood_entries WHERE patient_id = ? AND medication LIKE 'enc:%'",
+        (patient_id,),
+    ).fetchone()
+    db.close()
+    print(f"prepare: {len(stored)} history entries, {sealed} sealed at rest", file=sys.stderr)
 
     status, _, body = call(base, "POST", "/api/mood", ENTRY, cookie, csrf)
     expect("first entry of today", status, 201, body)

@@ -23,6 +23,7 @@ use crate::audit::{self, Event};
 use crate::crypto::{self, totp};
 use crate::db::Backend;
 use crate::types::local_date;
+use crate::vault::PatientKey;
 
 /// The password every demo account shares. It meets the password policy.
 pub const DEMO_PASSWORD: &str = "Demo!pass1";
@@ -383,8 +384,14 @@ pub async fn load(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the demo clinic in one transaction: all of it or nothing.
-/// Refuses a database that already has users.
+/// Writes the demo clinic. Refuses a database that already has users.
+///
+/// Accounts, care links and notifications go in one transaction. The mood
+/// history follows in a second, because its notes and medication are
+/// sealed under each patient's key and the vault makes those keys through
+/// its own connection, which needs the patients committed. If anything
+/// after the first commit fails, the demo users are deleted again (their
+/// rows cascade) so that a retry meets an empty database.
 pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
     let password = Password::parse(DEMO_PASSWORD.to_owned())
         .map_err(|e| anyhow::anyhow!("the demo password {e}"))?;
@@ -453,7 +460,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
         });
     }
 
-    let mut mood_entries = 0;
+    let mut patient_ids = Vec::new();
     for (i, patient) in PATIENTS.iter().enumerate() {
         let id = insert_user(
             &mut tx,
@@ -472,8 +479,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
         // Staggered by a few hours so the links do not all share one instant.
         let stagger = i as i64 * 7 * HOUR;
         let care = insert_care(&mut tx, patient, id, &staff_ids, now - stagger).await?;
-        let mut rng = StdRng::seed_from_u64(SEED + i as u64);
-        mood_entries += insert_history(&mut tx, patient, id, now, &mut rng).await?;
+        patient_ids.push(id);
         logins.push(DemoLogin {
             username: patient.username.to_owned(),
             role: Role::Patient,
@@ -482,7 +488,21 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
             about: patient.describe(&care),
         });
     }
-    tx.commit().await.context("saving the demo clinic")?;
+    tx.commit().await.context("saving the demo accounts")?;
+
+    let mood_entries = match write_histories(state, &patient_ids, now).await {
+        Ok(n) => n,
+        Err(err) => {
+            let ids = staff_ids.iter().chain(&patient_ids);
+            if let Err(undo) = delete_users(state, ids).await {
+                return Err(err.context(format!(
+                    "the demo clinic is only partly loaded and could not be removed ({undo:#}); \
+                     delete the data folder and try again"
+                )));
+            }
+            return Err(err);
+        }
+    };
 
     audit::record(
         &state.db,
@@ -498,6 +518,44 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoClinic> {
         logins,
         mood_entries,
     })
+}
+
+/// Writes every patient's history in one transaction; returns how many
+/// entries.
+async fn write_histories(state: &AppState, patient_ids: &[i64], now: i64) -> anyhow::Result<usize> {
+    let mut keys = Vec::new();
+    for id in patient_ids {
+        let key = state
+            .vault
+            .key(&state.db, *id)
+            .await
+            .map_err(|e| anyhow::anyhow!("making a demo patient's data key: {e}"))?;
+        keys.push(key);
+    }
+    let mut tx = state
+        .db
+        .pool()
+        .begin()
+        .await
+        .context("starting the demo history")?;
+    let mut written = 0;
+    for (i, ((patient, id), key)) in PATIENTS.iter().zip(patient_ids).zip(&keys).enumerate() {
+        let mut rng = StdRng::seed_from_u64(SEED + i as u64);
+        written += insert_history(&mut tx, patient, *id, key, now, &mut rng).await?;
+    }
+    tx.commit().await.context("saving the demo history")?;
+    Ok(written)
+}
+
+/// Removes the demo users after a failed load.
+async fn delete_users(state: &AppState, ids: impl Iterator<Item = &i64>) -> anyhow::Result<()> {
+    for id in ids {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(*id)
+            .execute(state.db.pool())
+            .await?;
+    }
+    Ok(())
 }
 
 /// The text `healing-space demo` prints: a table of logins and how to get
@@ -666,8 +724,9 @@ async fn insert_care(
             .position(|id| *id == link.clinician_id)
             .unwrap_or(0)]
         .display_name;
-        // Messages in the words the care-team routes use. Old ones are read;
-        // a pending request is still unread by the clinician.
+        // Messages in the words the care-team routes use, each about the
+        // patient so that erasing the patient removes them. Old ones are
+        // read; a pending request is still unread by the clinician.
         let mut notes = vec![
             (
                 link.clinician_id,
@@ -711,10 +770,11 @@ async fn insert_care(
         }
         for (user_id, kind, message, at, read) in notes {
             sqlx::query(
-                "INSERT INTO notifications (user_id, kind, message, created_at, read_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO notifications (user_id, subject_id, kind, message, created_at, \
+                 read_at) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(user_id)
+            .bind(patient_id)
             .bind(kind)
             .bind(message)
             .bind(at)
@@ -818,15 +878,19 @@ fn local_time(date: Date, hour: i8, minute: i8, zone: &TimeZone) -> anyhow::Resu
         .as_second())
 }
 
+/// Field names the daily record binds into each sealed value; they must
+/// match `daily_record::mood`, or the demo's notes will not open (the demo
+/// tests read them back over HTTP).
+const NOTE_FIELD: &str = "mood.note";
+const MEDICATION_FIELD: &str = "mood.medication";
+
 /// Writes the patient's mood entries for the days before today (in their
-/// time zone); returns how many.
-// TODO: when mood notes become encrypted per patient (SPEC §14), write
-// these through the daily-record store instead of plain SQL, or the demo
-// notes will not decrypt.
+/// time zone), free text sealed as the API would; returns how many.
 async fn insert_history(
     tx: &mut Transaction<'static, Any>,
     patient: &DemoPatient,
     patient_id: i64,
+    key: &PatientKey,
     now: i64,
     rng: &mut StdRng,
 ) -> anyhow::Result<usize> {
@@ -874,8 +938,8 @@ async fn insert_history(
         .bind(entry.anxiety)
         .bind(entry.exercise_minutes)
         .bind(entry.outdoor_minutes)
-        .bind(entry.medication)
-        .bind(entry.note)
+        .bind(key.seal(MEDICATION_FIELD, &entry.medication))
+        .bind(key.seal_opt(NOTE_FIELD, entry.note))
         .bind(created_at)
         .bind(created_at + edited.unwrap_or(0))
         .execute(&mut **tx)

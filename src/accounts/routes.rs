@@ -106,6 +106,17 @@ async fn start_session(
     Ok(with_cookie(status, body, cookie))
 }
 
+/// The limit on checking a logged-in user's password (password change,
+/// erasure): the same budget as logins to that account.
+pub(crate) fn check_password_guess_limit(state: &AppState, user_id: i64) -> AppResult<()> {
+    rate_limit(
+        state,
+        "password-check",
+        &user_id.to_string(),
+        state.config.rate_limits.login_per_account,
+    )
+}
+
 fn rate_limit(
     state: &AppState,
     bucket: &'static str,
@@ -598,6 +609,9 @@ async fn change_password(
     user: CurrentUser,
     Json(body): Json<ChangePassword>,
 ) -> AppResult<Response> {
+    // Guessing the current password from a stolen session is limited like
+    // a login, per account.
+    check_password_guess_limit(&state, user.id)?;
     let row = load(&state, &user).await?;
     let verdict = crypto::verify_secret(
         body.current_password.expose().to_owned(),

@@ -212,6 +212,7 @@ pub(crate) async fn erase(
     PatientUser(user): PatientUser,
     Json(body): Json<Erase>,
 ) -> AppResult<Response> {
+    crate::accounts::routes::check_password_guess_limit(&state, user.id)?;
     let row = store::find_by_id(&state.db, user.id)
         .await?
         .ok_or(AppError::SessionExpired)?;
@@ -228,6 +229,9 @@ pub(crate) async fn erase(
         .bind(user.id)
         .execute(state.db.pool())
         .await?;
+    // Failed logins are counted under the username, not the id, so no
+    // cascade reaches them; the name is personal data and goes too.
+    crate::accounts::lockout::clear(&state.db, &row.username.to_ascii_lowercase()).await?;
     audit::record(
         &state.db,
         now,

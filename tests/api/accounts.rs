@@ -1627,3 +1627,50 @@ async fn account_events_are_audited_without_secrets() {
     }
     assert!(app.scalar("SELECT COUNT(*) FROM audit_log").await >= 12);
 }
+
+#[tokio::test]
+async fn the_current_password_cannot_be_guessed_from_a_session() {
+    let app = TestApp::with(|c| {
+        c.rate_limits.login_per_account = healing_space::config::Limit::per_minute(5);
+    })
+    .await;
+    let alice = app.patient("alice").await;
+    let hash = app
+        .text("SELECT password_hash FROM users WHERE username_lower = 'alice'")
+        .await;
+    for _ in 0..5 {
+        let r = alice
+            .post(
+                "/api/auth/password",
+                json!({ "current_password": "Wr0ng!guess", "new_password": "N3w!passw0rd" }),
+            )
+            .await;
+        r.assert_error(400, "invalid_field");
+    }
+    // Even the right password waits now, and nothing changed.
+    let r = alice
+        .post(
+            "/api/auth/password",
+            json!({ "current_password": PASSWORD, "new_password": "N3w!passw0rd" }),
+        )
+        .await;
+    r.assert_error(429, "rate_limited");
+    let r = alice
+        .delete_json("/api/me", json!({ "password": PASSWORD }))
+        .await;
+    r.assert_error(429, "rate_limited");
+    assert_eq!(
+        app.text("SELECT password_hash FROM users WHERE username_lower = 'alice'")
+            .await,
+        hash
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM users").await, 1);
+    app.clock().advance(61);
+    let r = alice
+        .post(
+            "/api/auth/password",
+            json!({ "current_password": PASSWORD, "new_password": "N3w!passw0rd" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -173,10 +173,18 @@ async fn demo_clinic_has_staff_patients_history_and_care_links() {
             .await
             > 0
     );
-    assert!(
-        app.scalar("SELECT COUNT(*) FROM mood_entries WHERE medication <> '[]'")
-            .await
-            > 0
+    // Free text is sealed at rest like anything the API writes (SPEC §14).
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM mood_entries WHERE medication NOT LIKE 'enc:v1:%' \
+             OR (note IS NOT NULL AND note NOT LIKE 'enc:v1:%')"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM patient_keys").await,
+        patients
     );
     // History ends yesterday: today is left for the newcomer to log.
     let now = app.state.clock.now();
@@ -252,8 +260,9 @@ async fn demo_refuses_a_database_that_already_has_users() {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM mood_entries").await, moods);
 }
 
-/// One mood entry as compared between loads: who, day, mood, sleep, note, time.
-type HistoryRow = (String, String, i64, Option<i64>, Option<String>, i64);
+/// One mood entry as compared between loads: who, day, mood, sleep, whether
+/// it has a note (sealed notes differ by their random nonce), time.
+type HistoryRow = (String, String, i64, Option<i64>, i64, i64);
 
 #[tokio::test]
 async fn demo_history_is_the_same_on_every_load() {
@@ -264,7 +273,8 @@ async fn demo_history_is_the_same_on_every_load() {
         let app = DemoApp::open(clock).await;
         demo::seed(&app.state).await.expect("demo loads");
         let rows = sqlx::query_as(
-            "SELECT u.username, m.entry_date, m.mood, m.sleep_tenths, m.note, m.created_at \
+            "SELECT u.username, m.entry_date, m.mood, m.sleep_tenths, \
+             CASE WHEN m.note IS NULL THEN 0 ELSE 1 END, m.created_at \
              FROM mood_entries m JOIN users u ON u.id = m.patient_id \
              ORDER BY u.username, m.entry_date",
         )
@@ -291,8 +301,28 @@ async fn demo_patient_and_clinician_log_in_with_the_printed_secrets() {
     assert_eq!(r.status, 200, "patient login: {}", r.body);
     let r = patient.get("/api/mood").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let entries = r.body["entries"].as_array().unwrap().len();
-    assert!((20..=30).contains(&entries), "{entries} entries in 30 days");
+    let entries = r.body["entries"].as_array().unwrap();
+    assert!(
+        (20..=30).contains(&entries.len()),
+        "{} entries in 30 days",
+        entries.len()
+    );
+    // The sealed notes and medication open with the patient's key.
+    assert!(entries.iter().any(|e| e["note"].is_string()), "{}", r.body);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["medication"].as_array().is_some_and(|m| m.len() <= 1)),
+        "{}",
+        r.body
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["medication"][0] == "Sertraline 50 mg"),
+        "{}",
+        r.body
+    );
 
     let clinician = clinic
         .logins

@@ -13,3 +13,4 @@ mod mood;
 mod protection;
 mod protections;
 mod sessions;
+mod web;

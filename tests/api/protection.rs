@@ -428,6 +428,30 @@ async fn audit_count(app: &TestApp, action: &str, actor: i64, target: i64) -> i6
     .await
 }
 
+async fn wrapped_key(app: &TestApp, patient: i64) -> Option<String> {
+    app.text(&format!(
+        "SELECT wrapped_key FROM patient_keys WHERE patient_id = {patient}"
+    ))
+    .await
+}
+
+/// Notifications `user` holds about patient `subject`.
+async fn notifications_about(app: &TestApp, user: i64, subject: i64) -> i64 {
+    app.scalar(&format!(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = {user} AND subject_id = {subject}"
+    ))
+    .await
+}
+
+/// Times `reader` exported `patient`'s CSV, by the patient's access log.
+async fn csv_reads(app: &TestApp, patient: i64, reader: i64) -> i64 {
+    app.scalar(&format!(
+        "SELECT COUNT(*) FROM access_log WHERE patient_id = {patient} \
+         AND accessor_id = {reader} AND resource = 'csv_export'"
+    ))
+    .await
+}
+
 async fn chain(app: &TestApp) -> ChainReport {
     verify_chain(&app.state.db).await.expect("walk the chain")
 }
@@ -645,13 +669,7 @@ async fn the_same_master_key_reads_everything_after_a_restart_and_another_reads_
     let marks = Marks::new("k1");
     let written = write_everything(&alice, Some(&drbob), &marks).await;
     let alice_id = app.user_id("alice").await;
-    let wrapped = || async move {
-        app.text(&format!(
-            "SELECT wrapped_key FROM patient_keys WHERE patient_id = {alice_id}"
-        ))
-        .await
-    };
-    let wrapped_before = wrapped().await;
+    let wrapped_before = wrapped_key(&app, alice_id).await;
 
     // A second start on the same data folder takes the same master.key.
     let same = AppState::open((*app.state.config).clone(), app.clock().clone())
@@ -692,7 +710,7 @@ async fn the_same_master_key_reads_everything_after_a_restart_and_another_reads_
 
     // It replaced nothing: the wrapped key is as it was, and the first
     // server still reads everything.
-    assert_eq!(wrapped().await, wrapped_before);
+    assert_eq!(wrapped_key(&app, alice_id).await, wrapped_before);
     assert_reads_everything(&alice, &drbob, &marks, &written).await;
 }
 
@@ -784,14 +802,10 @@ async fn erasure_removes_every_trace_and_keeps_an_impersonal_tombstone() {
             assert!(*n > 0, "no data in {place} to erase: {before:?}");
         }
     }
-    let about_her = || async move {
-        app.scalar(&format!(
-            "SELECT COUNT(*) FROM notifications WHERE user_id = {drbob_id} \
-             AND subject_id = {alice_id}"
-        ))
-        .await
-    };
-    assert!(about_her().await >= 2, "request, approval and alert");
+    assert!(
+        notifications_about(&app, drbob_id, alice_id).await >= 2,
+        "request, approval and alert"
+    );
     let bob_before = footprint(&app, app.user_id("bob").await).await;
     let session = alice.session_cookie().expect("alice is logged in");
 
@@ -832,7 +846,7 @@ async fn erasure_removes_every_trace_and_keeps_an_impersonal_tombstone() {
         .await,
         0
     );
-    assert_eq!(about_her().await, 0);
+    assert_eq!(notifications_about(&app, drbob_id, alice_id).await, 0);
     // No row anywhere but the audit log's tombstone even names her.
     assert_eq!(mentions(&app, "alice").await, Vec::<String>::new());
     assert_eq!(
@@ -848,7 +862,10 @@ async fn erasure_removes_every_trace_and_keeps_an_impersonal_tombstone() {
     // Her old session is dead, and her credentials open nothing.
     let stale = app.client();
     stale.set_session_cookie(&session);
-    stale.get("/api/me").await.assert_error(401, "unauthorized");
+    stale
+        .get("/api/me")
+        .await
+        .assert_error(401, "session_expired");
     alice.get("/api/me").await.assert_error(401, "unauthorized");
     let r = app.client().login_pin("alice", PASSWORD, PIN).await;
     r.assert_error(401, "invalid_credentials");
@@ -1031,7 +1048,7 @@ outdoor_minutes,medication,note";
 #[tokio::test]
 async fn the_csv_follows_rfc_4180_and_defuses_formulas() {
     let app = TestApp::new().await;
-    let alice = app.patient("alice").await;
+    let mut alice = app.patient("alice").await;
     let entries = [
         json!({
             "mood": 6,
@@ -1054,8 +1071,11 @@ async fn the_csv_follows_rfc_4180_and_defuses_formulas() {
         let r = alice.post("/api/mood", entry.clone()).await;
         assert_eq!(r.status, 201, "{entry}: {}", r.text);
         dates.push(r.body["date"].as_str().unwrap().to_owned());
-        // One entry a day: the next one is tomorrow's.
+        // One entry a day: the next one is tomorrow's, in a new session
+        // since a day is longer than the idle timeout.
         app.clock().advance(86_400);
+        let r = alice.login_pin("alice", PASSWORD, PIN).await;
+        assert_eq!(r.status, 200, "{}", r.text);
     }
 
     let r = alice.get("/api/export/csv").await;
@@ -1109,13 +1129,6 @@ async fn a_linked_clinician_exports_a_patients_csv_and_nobody_else_can() {
     let alice_id = app.user_id("alice").await;
     let drbob_id = app.user_id("drbob").await;
     let drcarol_id = app.user_id("drcarol").await;
-    let csv_reads = |who: i64| async move {
-        app.scalar(&format!(
-            "SELECT COUNT(*) FROM access_log WHERE patient_id = {alice_id} \
-             AND accessor_id = {who} AND resource = 'csv_export'"
-        ))
-        .await
-    };
 
     let r = drbob.get("/api/export/csv?patient=alice").await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -1127,7 +1140,7 @@ async fn a_linked_clinician_exports_a_patients_csv_and_nobody_else_can() {
         r.header("content-disposition"),
         Some("attachment; filename=\"daily-record-alice.csv\"")
     );
-    assert_eq!(csv_reads(drbob_id).await, 1);
+    assert_eq!(csv_reads(&app, alice_id, drbob_id).await, 1);
     assert_eq!(audit_count(&app, "export.csv", drbob_id, alice_id).await, 1);
     // She can see that he did.
     let r = alice.get("/api/me/access-log").await;
@@ -1138,7 +1151,7 @@ async fn a_linked_clinician_exports_a_patients_csv_and_nobody_else_can() {
     // as read.
     let r = drcarol.get("/api/export/csv?patient=alice").await;
     r.assert_error(404, "not_found");
-    assert_eq!(csv_reads(drcarol_id).await, 0);
+    assert_eq!(csv_reads(&app, alice_id, drcarol_id).await, 0);
     assert_eq!(
         audit_count(&app, "export.csv", drcarol_id, alice_id).await,
         0
@@ -1155,7 +1168,11 @@ async fn a_linked_clinician_exports_a_patients_csv_and_nobody_else_can() {
     // Naming herself is her own export.
     let r = alice.get("/api/export/csv?patient=alice").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(csv_reads(alice_id).await, 0, "her own reads are not logged");
+    assert_eq!(
+        csv_reads(&app, alice_id, alice_id).await,
+        0,
+        "her own reads are not logged"
+    );
     // Nobody logged in gets nothing.
     for path in ["/api/export/csv", "/api/export/csv?patient=alice"] {
         app.client()

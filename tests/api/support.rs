@@ -450,6 +450,11 @@ impl Client {
         self.send(self.request(Method::DELETE, path)).await
     }
 
+    pub async fn delete_json(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(Method::DELETE, path).json(&body))
+            .await
+    }
+
     /// Sends raw bytes with the given content type.
     pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Resp {
         let mut rb = self.request(Method::POST, path).body(body);
