@@ -67,7 +67,7 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users from the command line.
@@ -238,6 +238,7 @@ pub async fn run() -> anyhow::Result<()> {
     init_logging(config.log_json);
     match cli.command {
         Command::Serve(args) => {
+            let args = *args;
             config.listen = args.listen;
             config.session_idle = Duration::from_secs(args.session_idle_minutes.max(1) * 60);
             config.session_absolute =

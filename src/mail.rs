@@ -16,7 +16,7 @@ use crate::config::MailConfig;
 pub enum Mailer {
     Outbox(PathBuf),
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
     },
 }
@@ -35,9 +35,11 @@ impl Mailer {
         Ok(match config {
             MailConfig::Outbox(dir) => Mailer::Outbox(dir.clone()),
             MailConfig::Smtp { url, from } => Mailer::Smtp {
-                transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .context("reading the SMTP URL")?
-                    .build(),
+                transport: Box::new(
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                        .context("reading the SMTP URL")?
+                        .build(),
+                ),
                 from: from.parse().context("reading the mail sender address")?,
             },
         })

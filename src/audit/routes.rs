@@ -59,23 +59,26 @@ pub(crate) struct AuditQuery {
     action: Option<String>,
 }
 
+/// id, created_at, actor, action, outcome, target, ip, request id, detail.
+type AuditListRow = (
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
 pub(crate) async fn audit_log(
     State(state): State<AppState>,
     DeveloperUser(_dev): DeveloperUser,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<axum::Json<Value>> {
     let limit = q.limit.map(Bounded::get).unwrap_or(100);
-    let rows: Vec<(
-        i64,
-        i64,
-        Option<i64>,
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        String,
-    )> = sqlx::query_as(
+    let rows: Vec<AuditListRow> = sqlx::query_as(
         "SELECT id, created_at, actor_id, action, outcome, target_id, ip, request_id, detail \
              FROM audit_log WHERE id < $1 AND ($2 = '' OR action = $2) ORDER BY id DESC LIMIT $3",
     )

@@ -537,13 +537,29 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// A temporary folder, removed when dropped (a failed test included).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "hs-fhir-{}",
+            healing_space::crypto::random_token(9).replace(['-', '_'], "x")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn every_resource_type_passes_the_validator_appointments_included() {
-    let dir = std::env::temp_dir().join(format!(
-        "hs-fhir-{}",
-        healing_space::crypto::random_token(9).replace(['-', '_'], "x")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new();
     let key = fresh_key();
     let bundle = signed_fixture(&key);
     let kinds: Vec<&str> = bundle["entry"]
@@ -572,9 +588,8 @@ fn every_resource_type_passes_the_validator_appointments_included() {
             "cancelled"
         ]
     );
-    let file = write(&dir, "fixture.json", &bundle::to_pretty_json(&bundle));
+    let file = write(&dir.0, "fixture.json", &bundle::to_pretty_json(&bundle));
     let report = validate(&[file]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(report.contains("valid: Bundle with"), "{report}");
     assert!(report.contains("Appointment 7"), "{report}");
 }
