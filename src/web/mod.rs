@@ -6,6 +6,11 @@
 //! constructed extractors, and reads the handler's JSON answer back. So the
 //! very same checks, risk screening and audit records run for both.
 
+// A page's error is itself a finished page (`Result<Response, Response>`):
+// boxing it would only add noise to every handler on a path taken once per
+// request at most.
+#![allow(clippy::result_large_err)]
+
 use std::fmt;
 
 use axum::Router;
