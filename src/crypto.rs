@@ -55,8 +55,23 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// At most one Argon2 computation per CPU at a time. Each takes 19 MiB;
+/// without a bound a burst of logins allocates that many times over (and
+/// the allocator keeps it), while the extra parallelism buys nothing.
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
 /// Hashes a secret (password or PIN) with Argon2id on the blocking pool.
 pub async fn hash_secret(secret: String) -> anyhow::Result<String> {
+    let _permit = argon2_permits()
+        .acquire()
+        .await
+        .context("the hashing semaphore closed")?;
     tokio::task::spawn_blocking(move || hash_secret_blocking(&secret))
         .await
         .context("password hashing task failed")?
@@ -85,6 +100,9 @@ pub enum Verified {
 /// malformed stored hash counts as a mismatch, never as an error a client
 /// could observe.
 pub async fn verify_secret(secret: String, stored: String) -> Verified {
+    let Ok(_permit) = argon2_permits().acquire().await else {
+        return Verified::No;
+    };
     tokio::task::spawn_blocking(move || verify_secret_blocking(&secret, &stored))
         .await
         .unwrap_or(Verified::No)

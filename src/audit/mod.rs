@@ -95,12 +95,20 @@ pub async fn record(db: &Db, now: i64, event: Event) -> AppResult<()> {
     // One appender at a time: in this process by the mutex, across app
     // servers on PostgreSQL by a transaction-scoped advisory lock.
     let _guard = db.audit_lock().lock().await;
-    let mut tx = db.pool().begin().await?;
-    if db.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7271051401)")
-            .execute(&mut *tx)
-            .await?;
-    }
+    let mut tx = match db.backend() {
+        // IMMEDIATE takes SQLite's write lock up front (waiting for it like
+        // any writer), so no other writer can slip in between reading the
+        // last hash and appending; a deferred transaction would fail with
+        // "database is locked" instead of waiting when that happens.
+        Backend::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = db.pool().begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7271051401)")
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    };
     let last: Option<(Option<String>,)> =
         sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)

@@ -98,19 +98,37 @@ pub(crate) async fn list(
          ORDER BY CASE a.status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, \
          CASE a.level WHEN 'high' THEN 0 ELSE 1 END, a.created_at, a.id LIMIT 500"
     );
-    let rows: Vec<AlertRow> = sqlx::query_as(&sql)
+    let mut rows: Vec<AlertRow> = sqlx::query_as(&sql)
         .bind(user.id)
         .bind(&status)
         .fetch_all(state.db.pool())
         .await?;
+    for row in &mut rows {
+        // The query joined on the clinician's approved links, the same
+        // right the gate checks, so the patients' keys may be used here.
+        open_outcome(state.vault.key(&state.db, row.patient_id).await?, row)?;
+    }
     Ok(axum::Json(json!({
         "alerts": rows.iter().map(AlertRow::to_json).collect::<Vec<_>>()
     })))
 }
 
+/// The clinician's outcome note is encrypted under the patient's key.
+const OUTCOME_FIELD: &str = "alert.outcome_note";
+
+/// Decrypts a row's outcome note in place.
+pub fn open_outcome(key: crate::vault::PatientKey, row: &mut AlertRow) -> AppResult<()> {
+    row.outcome_note = key.open_opt(OUTCOME_FIELD, row.outcome_note.take())?;
+    Ok(())
+}
+
 /// Loads an alert and passes its patient through the gate: a clinician
 /// without an approved link gets the same 404 as for a missing alert.
-async fn load_for(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<AlertRow> {
+async fn load_for(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+) -> AppResult<(AlertRow, gate::PatientAccess)> {
     let sql = format!("{ALERT_SELECT} WHERE a.id = $1");
     let row: AlertRow = sqlx::query_as(&sql)
         .bind(id)
@@ -122,7 +140,7 @@ async fn load_for(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<Al
         // Patients do not manage their own alerts.
         return Err(AppError::forbidden());
     }
-    Ok(row)
+    Ok((row, access))
 }
 
 pub(crate) async fn acknowledge(
@@ -130,7 +148,7 @@ pub(crate) async fn acknowledge(
     ClinicianUser(user): ClinicianUser,
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Value>> {
-    let row = load_for(&state, &user, id).await?;
+    let (row, access) = load_for(&state, &user, id).await?;
     let now = state.clock.now();
     let done = sqlx::query(
         "UPDATE alerts SET status = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2 \
@@ -156,7 +174,7 @@ pub(crate) async fn acknowledge(
             .detail(json!({ "alert_id": id })),
     )
     .await?;
-    reload(&state, id).await
+    reload(&state, &access, id).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,7 +189,7 @@ pub(crate) async fn resolve(
     Path(id): Path<i64>,
     Json(body): Json<Resolve>,
 ) -> AppResult<axum::Json<Value>> {
-    let row = load_for(&state, &user, id).await?;
+    let (row, access) = load_for(&state, &user, id).await?;
     let now = state.clock.now();
     let done = sqlx::query(
         "UPDATE alerts SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
@@ -179,7 +197,7 @@ pub(crate) async fn resolve(
     )
     .bind(now)
     .bind(user.id)
-    .bind(body.outcome_note.as_str())
+    .bind(access.key().seal(OUTCOME_FIELD, body.outcome_note.as_str()))
     .bind(id)
     .execute(state.db.pool())
     .await?;
@@ -200,16 +218,21 @@ pub(crate) async fn resolve(
             .detail(json!({ "alert_id": id })),
     )
     .await?;
-    reload(&state, id).await
+    reload(&state, &access, id).await
 }
 
-async fn reload(state: &AppState, id: i64) -> AppResult<axum::Json<Value>> {
+async fn reload(
+    state: &AppState,
+    access: &gate::PatientAccess,
+    id: i64,
+) -> AppResult<axum::Json<Value>> {
     let sql = format!("{ALERT_SELECT} WHERE a.id = $1");
-    let row: AlertRow = sqlx::query_as(&sql)
+    let mut row: AlertRow = sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(state.db.pool())
         .await?
         .ok_or(AppError::NotFound)?;
+    open_outcome(access.key().clone(), &mut row)?;
     Ok(axum::Json(row.to_json()))
 }
 

@@ -58,12 +58,15 @@ pub async fn timeline(
             json!({ "type": "assessment", "date": a.taken_on, "assessment": a.to_json() }),
         ));
     }
-    let alerts: Vec<AlertRow> = sqlx::query_as(&format!(
+    let mut alerts: Vec<AlertRow> = sqlx::query_as(&format!(
         "{ALERT_SELECT} WHERE a.patient_id = $1 ORDER BY a.id"
     ))
     .bind(access.patient_id())
     .fetch_all(state.db.pool())
     .await?;
+    for a in &mut alerts {
+        crate::risk::alerts::open_outcome(access.key().clone(), a)?;
+    }
     for a in &alerts {
         let date = local_date(a.created_at, access.time_zone()).to_string();
         if in_range(&date) {

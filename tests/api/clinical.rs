@@ -945,9 +945,18 @@ async fn the_alert_loop_from_phq9_item9_to_resolution() {
     assert_eq!(r.body["outcome_note"], note);
     let a = alert(&app, id).await;
     assert_eq!(
-        (a.status.as_str(), a.resolved_by, a.outcome_note.as_deref()),
-        ("resolved", Some(bob_id), Some(note))
+        (a.status.as_str(), a.resolved_by),
+        ("resolved", Some(bob_id))
     );
+    // The outcome note is clinical text: stored encrypted under the
+    // patient's key, readable in plain text only through the API.
+    let stored = a.outcome_note.expect("an outcome note");
+    assert!(stored.starts_with("enc:v1:"), "{stored}");
+    assert_eq!(
+        app.decrypt("alice", "alert.outcome_note", &stored).await,
+        note
+    );
+    assert_eq!(r.body["outcome_note"], note);
     assert!(a.resolved_at.is_some());
     let r = drcarol.get("/api/alerts?status=resolved").await;
     assert_eq!(r.body["alerts"][0]["id"], id, "{}", r.text);
