@@ -94,7 +94,8 @@ pub struct CrisisResource {
     pub contact: String,
 }
 
-/// The crisis resources of SPEC §9 (UK, US and Canada).
+/// The crisis resources of SPEC §9 (UK, US and Canada), with the
+/// emergency number of each region.
 pub fn default_crisis_resources() -> Vec<CrisisResource> {
     let r = |region: &str, name: &str, contact: &str| CrisisResource {
         region: region.into(),

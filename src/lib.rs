@@ -62,9 +62,17 @@ impl AppState {
     /// Opens the database (creating the data directory and applying
     /// migrations) and prepares the mailer.
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        let fresh = !config.data_dir.exists();
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
+        #[cfg(unix)]
+        if fresh {
+            // A data folder the service made is its own: nobody else reads it.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("securing {}", config.data_dir.display()))?;
+        }
         let vault = vault::Vault::load(
             config.master_key.as_ref().map(|k| k.0.as_str()),
             &config.data_dir,

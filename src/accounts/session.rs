@@ -205,8 +205,12 @@ fn cross_site(headers: &HeaderMap) -> bool {
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
-    if fetch_site.as_deref() == Some("cross-site") {
-        return true;
+    match fetch_site.as_deref() {
+        Some("cross-site") => return true,
+        // Set by the browser itself, which scripts cannot forge; it wins
+        // over an `Origin: null` that a no-referrer policy can cause.
+        Some("same-origin") => return false,
+        _ => {}
     }
     let Some(origin) = headers.get("origin") else {
         return false;
@@ -419,6 +423,14 @@ mod tests {
         assert!(cross_site(&headers(&[("host", "a"), ("origin", "null")])));
         assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "null")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "null")
+        ])));
     }
 
     #[test]

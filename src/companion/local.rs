@@ -200,7 +200,8 @@ fn thinking_trap(lower: &str, words: &[String]) -> Option<&'static str> {
         ],
     ) {
         return Some(
-            "I notice words like \"always\" or \"never\" in what you wrote. That can be a \
+            "I notice words like \"always\", \"never\" or \"everyone\" in what you wrote. That \
+             can be a \
              thinking trap called all-or-nothing thinking: when we are hurting, one hard moment \
              can start to feel like the whole story. Is there an exception you can think of?",
         );
@@ -396,7 +397,21 @@ pub fn respond(message: &str, summary: &RecordSummary) -> String {
         return parts.join(" ");
     }
     parts.push(reflection(feeling).to_owned());
-    if let Some(trap) = thinking_trap(&lower, &words) {
+    if lower.trim_end().ends_with('?') && feeling != Some("good") {
+        // A direct question deserves an idea, not a question back alone.
+        parts.push(
+            "I can't know what's best for you, but one idea is to pick something small and \
+             kind to yourself: a short walk, a warm drink, music you like, or a message to \
+             someone you trust."
+                .to_owned(),
+        );
+        parts.push("What has helped you at times like this before?".to_owned());
+        return parts.join(" ");
+    }
+    // Thinking traps are named only when the message sounds troubled: in
+    // good news "never" and "nothing" are rarely a trap.
+    let troubled = !matches!(feeling, Some("good"));
+    if let Some(trap) = thinking_trap(&lower, &words).filter(|_| troubled) {
         // A trap comes with its own question.
         parts.push(trap.to_owned());
         return parts.join(" ");
@@ -466,6 +481,22 @@ mod tests {
     fn suggests_activity_or_grounding() {
         assert!(reply("I feel so down and tired").contains("small step"));
         assert!(reply("I'm panicking and anxious").contains("five things you can see"));
+    }
+
+    #[test]
+    fn good_news_is_not_a_thinking_trap() {
+        let r =
+            reply("I feel a lot better today, nothing bad happened and I had lunch with a friend.");
+        assert!(r.contains("gone well"), "{r}");
+        assert!(!r.contains("all-or-nothing"), "{r}");
+        assert_eq!(questions(&r), 1, "{r}");
+    }
+
+    #[test]
+    fn a_direct_question_gets_an_idea() {
+        let r = reply("What could I do this evening?");
+        assert!(r.contains("one idea"), "{r}");
+        assert_eq!(questions(&r), 1, "{r}");
     }
 
     #[test]

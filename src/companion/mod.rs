@@ -95,7 +95,7 @@ right now, please reach out to your care team or one of the services listed here
 help you most at the moment?";
 
 /// The crisis resources as the opening of a reply.
-fn crisis_preamble(state: &AppState) -> String {
+fn crisis_preamble(state: &AppState, care_team_told: bool) -> String {
     let lines: Vec<String> = state
         .config
         .clinical
@@ -103,9 +103,14 @@ fn crisis_preamble(state: &AppState) -> String {
         .iter()
         .map(|r| format!("- {} ({}): {}", r.name, r.region, r.contact))
         .collect();
+    let care_team = if care_team_told {
+        "Your care team has been told."
+    } else {
+        "You have no clinician linked in Healing Space yet, so nobody here has been told."
+    };
     format!(
         "If you are in danger or might act on these thoughts, please contact one of these now:\n{}\n\
-         Your care team has been told.",
+         {care_team}",
         lines.join("\n")
     )
 }
@@ -337,7 +342,10 @@ pub(crate) async fn chat(
         }
     };
     if outcome.level == Level::High {
-        content = format!("{}\n\n{content}", crisis_preamble(&state));
+        content = format!(
+            "{}\n\n{content}",
+            crisis_preamble(&state, outcome.care_team_told)
+        );
     }
     let reply = insert_message(
         &state,

@@ -261,6 +261,7 @@ async fn safety_check(
                 level: s.level,
                 reason: s.reason,
                 alert_id: None,
+                care_team_told: false,
             }
         }
     };

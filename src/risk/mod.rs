@@ -81,6 +81,9 @@ pub struct RiskOutcome {
     pub level: Level,
     pub reason: &'static str,
     pub alert_id: Option<i64>,
+    /// Whether a clinician of the patient's care team was told. The
+    /// patient is never told "your care team knows" when nobody does.
+    pub care_team_told: bool,
 }
 
 impl RiskOutcome {
@@ -89,6 +92,7 @@ impl RiskOutcome {
             level: Level::None,
             reason: "none",
             alert_id: None,
+            care_team_told: false,
         }
     }
 
@@ -105,7 +109,8 @@ impl RiskOutcome {
         json!({
             "level": level_name(self.level),
             "alert_id": self.alert_id,
-            "message": crisis_message(self.level),
+            "message": crisis_message(self.level, self.care_team_told),
+            "care_team_told": self.care_team_told,
             "crisis_resources": state.config.clinical.crisis_resources,
         })
     }
@@ -119,18 +124,27 @@ pub fn level_name(level: Level) -> &'static str {
     }
 }
 
-fn crisis_message(level: Level) -> &'static str {
-    match level {
+/// The sentence shown above the crisis resources. It names no number: the
+/// resources (configurable per deployment) carry the numbers.
+pub fn crisis_message(level: Level, care_team_told: bool) -> String {
+    let opening = match level {
         Level::High => {
-            "It sounds like you may be in danger. You do not have to face this alone: please \
-             contact one of these services now. If you are in immediate danger, call 999 (UK) \
-             or 988 (US and Canada). Your care team has been told."
+            "It sounds like you may be in danger. You do not have to face this alone. If you \
+             might act on these thoughts, call emergency services now, or contact one of these \
+             services."
         }
         _ => {
             "It sounds like things are really hard right now. These services are there to \
-             listen at any time, and your care team has been told."
+             listen at any time."
         }
-    }
+    };
+    let care_team = if care_team_told {
+        "Your care team has been told."
+    } else {
+        "You have no clinician linked in Healing Space yet, so nobody here has been told: \
+         please reach out to one of these services now."
+    };
+    format!("{opening} {care_team}")
 }
 
 /// Screens each text of one write and raises an alert for the most
@@ -187,10 +201,12 @@ pub async fn raise(
     .await?;
     if let Some((id, existing)) = open {
         if existing == "high" || level == Level::Moderate {
+            // The care team was told when this alert was raised.
             return Ok(RiskOutcome {
                 level,
                 reason,
                 alert_id: Some(id),
+                care_team_told: care_team_size(state, patient_id).await? > 0,
             });
         }
         // A higher level than the open alert: raise that alert and tell
@@ -200,11 +216,12 @@ pub async fn raise(
             .bind(id)
             .execute(state.db.pool())
             .await?;
-        notify_care_team(state, patient_id, id, level, source, false).await?;
+        let told = notify_care_team(state, patient_id, id, level, source, false).await?;
         return Ok(RiskOutcome {
             level,
             reason,
             alert_id: Some(id),
+            care_team_told: told > 0,
         });
     }
     let (id,): (i64,) = sqlx::query_as(
@@ -231,7 +248,7 @@ pub async fn raise(
             })),
     )
     .await?;
-    notify_care_team(state, patient_id, id, level, source, false).await?;
+    let told = notify_care_team(state, patient_id, id, level, source, false).await?;
     tracing::info!(
         alert_id = id,
         level = level_name(level),
@@ -242,7 +259,20 @@ pub async fn raise(
         level,
         reason,
         alert_id: Some(id),
+        care_team_told: told > 0,
     })
+}
+
+/// How many active clinicians have an approved link with the patient.
+async fn care_team_size(state: &AppState, patient_id: i64) -> AppResult<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM care_links l JOIN users c ON c.id = l.clinician_id \
+         WHERE l.patient_id = $1 AND l.status = 'approved' AND c.status = 'active'",
+    )
+    .bind(patient_id)
+    .fetch_one(state.db.pool())
+    .await?;
+    Ok(n)
 }
 
 /// Tells every clinician with an approved link, in the app and by mail.

@@ -294,13 +294,19 @@ pub fn outcome_page(state: &AppState, user: &CurrentUser, outcome: &Outcome) -> 
     error_page(state, Some(user), outcome.status, &message)
 }
 
-/// The unknown-path page: HTML for pages, the JSON shape for the API.
+/// The unknown-path page: HTML for a browser asking for a page, the JSON
+/// shape for the API and for every other client.
 pub async fn not_found(
     State(state): State<AppState>,
     uri: axum::http::Uri,
+    headers: HeaderMap,
     user: Option<CurrentUser>,
 ) -> Response {
-    if uri.path().starts_with("/api/") {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if uri.path().starts_with("/api/") || !wants_html {
         return AppError::NotFound.into_response();
     }
     error_page(

@@ -46,6 +46,13 @@ fn assert_html_page(r: &Resp, path: &str) {
         );
     }
     assert!(r.text.contains(r#"href="/crisis""#), "{path}: crisis link");
+    // Without it, `Referrer-Policy: no-referrer` makes browsers post forms
+    // with `Origin: null`, which the CSRF check refuses.
+    assert!(
+        r.text
+            .contains(r#"<meta name="referrer" content="same-origin">"#),
+        "{path}: referrer meta"
+    );
 }
 
 fn csrf_of(c: &Client) -> String {
@@ -379,12 +386,22 @@ async fn an_expired_session_leads_to_the_login_page() {
 async fn unknown_pages_are_html_and_unknown_api_paths_stay_json() {
     let app = TestApp::new().await;
     let c = app.client();
-    let r = page(&c, "/no-such-page").await;
+    let r = c
+        .send(
+            c.http
+                .get(c.url("/no-such-page"))
+                .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     assert_eq!(r.header("content-security-policy"), Some(CSP));
     let r = page(&c, "/api/no-such-thing").await;
     r.assert_error(404, "not_found");
+    // Clients that do not ask for HTML keep the JSON shape everywhere.
+    page(&c, "/no-such-page")
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[tokio::test]

@@ -84,6 +84,7 @@ async function browserContext() {
     ],
   });
   contexts.push(context);
+  context.setDefaultTimeout(10000);
   return context.pages()[0] ?? (await context.newPage());
 }
 
