@@ -48,20 +48,29 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": meta.content },
       body: JSON.stringify(payload)
     }).then(function (res) {
-      if (res.status === 401) { window.location.href = "/login?expired=1"; return null; }
+      if (res.status === 401) {
+        // Keep the words: the session ended, the message should not vanish.
+        showError("Your session has ended. Copy your message, then log in again: /login");
+        return null;
+      }
       return res.json().then(function (body) { return { ok: res.ok, body: body }; });
     }).then(function (result) {
       if (!result) return;
-      if (!result.ok) { showError(result.body.message || "Your message was not sent."); return; }
+      // A refused message can still have raised an alert: show the crisis
+      // panel whenever the answer carries a risk, refusal or not.
+      var risky = result.body.risk && result.body.risk.level !== "none";
+      if (risky && crisis) { crisis.hidden = false; }
+      if (!result.ok) {
+        showError(result.body.message || "Your message was not sent.");
+        if (risky && crisis) crisis.focus();
+        return;
+      }
       showError("");
       append("user", result.body.message.content);
       append("assistant", result.body.reply.content);
       conv.value = String(result.body.conversation_id);
       box.value = "";
-      if (result.body.risk && result.body.risk.level !== "none" && crisis) {
-        crisis.hidden = false;
-        crisis.focus();
-      }
+      if (risky && crisis) crisis.focus();
     }).catch(function () {
       showError("Your message could not be sent. Check your connection and try again.");
     }).then(function () { button.disabled = false; });

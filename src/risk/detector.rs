@@ -132,7 +132,8 @@ pub mod reason {
 /// Screens `text` for risk language. Reads all of it, in linear time.
 pub fn screen(text: &str) -> Screening {
     let engine = rules::engine();
-    let toks = text::tokenise(text, &engine.vocab);
+    let text = fold_disguises(text);
+    let toks = text::tokenise(&text, &engine.vocab);
     let hits = outermost(engine.rule_hits(&toks));
     let markers = engine.marker_hits(&toks);
     let ctx = context::Context::new(&toks, &markers);
@@ -165,6 +166,76 @@ pub fn screen(text: &str) -> Screening {
 /// myself", "killing myself" is part of the thought, not a separate
 /// statement of intent. When two rules match the same words, the earlier
 /// table wins (the sort is stable).
+/// Undoes the disguises that hide a word from the rules but not from a
+/// reader: invisible characters inside words (zero-width spaces, soft
+/// hyphens, joiners, direction marks), combining accents, full-width and
+/// mathematical letters, Latin look-alikes from Cyrillic and Greek, and
+/// letters spelled out with dots or stars ("k.i.l.l"). One pass, linear.
+pub fn fold_disguises(text: &str) -> String {
+    let mut out: Vec<char> = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        let cp = c as u32;
+        let mapped = match c {
+            '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}' => None,
+            '\u{0300}'..='\u{036F}' => None,
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(cp - 0xFEE0),
+            '\u{1D400}'..='\u{1D6A3}' => {
+                let i = (cp - 0x1D400) % 52;
+                char::from_u32(if i < 26 {
+                    'A' as u32 + i
+                } else {
+                    'a' as u32 + i - 26
+                })
+            }
+            _ => Some(lookalike(c).unwrap_or(c)),
+        };
+        if let Some(m) = mapped {
+            out.push(m);
+        }
+    }
+    // "k.i.l.l" → "k i l l": a separator between two single letters.
+    for i in 1..out.len().saturating_sub(1) {
+        if matches!(out[i], '.' | '*' | '_' | '-' | '·')
+            && out[i - 1].is_alphabetic()
+            && out[i + 1].is_alphabetic()
+            && (i < 2 || !out[i - 2].is_alphanumeric())
+            && (i + 2 >= out.len() || !out[i + 2].is_alphanumeric())
+        {
+            out[i] = ' ';
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Cyrillic and Greek letters that look like Latin ones.
+fn lookalike(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' | 'А' | 'Α' => 'a',
+        'в' | 'В' | 'Β' => 'b',
+        'с' | 'С' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'Е' | 'ε' | 'Ε' => 'e',
+        'һ' | 'Н' | 'Η' => 'h',
+        'і' | 'І' | 'ι' | 'Ι' | 'ӏ' => 'i',
+        'ј' | 'Ј' => 'j',
+        'к' | 'К' | 'κ' | 'Κ' => 'k',
+        'м' | 'М' | 'Μ' => 'm',
+        'о' | 'О' | 'ο' | 'Ο' => 'o',
+        'р' | 'Р' | 'ρ' | 'Ρ' => 'p',
+        'ѕ' | 'Ѕ' => 's',
+        'т' | 'Т' | 'Τ' => 't',
+        'у' | 'У' => 'y',
+        'х' | 'Х' | 'χ' | 'Χ' => 'x',
+        _ => return None,
+    })
+}
+
 fn outermost(mut hits: Vec<rules::Hit>) -> Vec<rules::Hit> {
     hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
     let mut reach = 0;
@@ -489,5 +560,22 @@ mod tests {
             "high precision {:.3} < 0.8",
             all.high_precision()
         );
+    }
+
+    #[test]
+    fn disguised_words_are_still_read() {
+        for text in [
+            "I am going to ki\u{200b}ll myself tonight",
+            "I want to d\u{00ad}ie, I am going to kill myself",
+            "I am going to k\u{0456}ll myself tonight",
+            "I am going to \u{ff4b}\u{ff49}\u{ff4c}\u{ff4c} myself tonight",
+            "I am going to \u{1d424}\u{1d422}\u{1d425}\u{1d425} myself tonight",
+            "I am going to k.i.l.l myself tonight",
+            "I am going to k*i*l*l myself tonight",
+        ] {
+            assert_eq!(screen(text).level, Level::High, "{text:?}");
+        }
+        assert_eq!(fold_disguises("self-harm e.g. ok"), "self-harm e g. ok");
+        assert_eq!(fold_disguises("k*ll"), "k*ll");
     }
 }
