@@ -248,7 +248,23 @@ pub async fn refusals_layer(State(state): State<AppState>, req: Request, next: N
             | StatusCode::UNSUPPORTED_MEDIA_TYPE
             | StatusCode::TOO_MANY_REQUESTS
     );
-    if refused {
+    // A flood of refusals must not flood the append-only log: at most a
+    // few audit rows per client and minute (the rest are counted in the
+    // request log and metrics).
+    let client = actor
+        .map(|a| format!("u:{a}"))
+        .or_else(|| ip.map(|ip| format!("ip:{}", ip.0)))
+        .unwrap_or_default();
+    let within_budget = refused
+        && state
+            .limiter
+            .check(
+                "audit-refusals",
+                &client,
+                crate::config::Limit::per_minute(10),
+            )
+            .is_ok();
+    if refused && within_budget {
         let code = response
             .extensions()
             .get::<ErrorCode>()

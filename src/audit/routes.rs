@@ -59,6 +59,17 @@ pub(crate) struct AuditQuery {
     action: Option<String>,
 }
 
+/// Audit actions about a patient's care, shown to operators without their
+/// subject, actor or detail.
+const CLINICAL_PREFIXES: &[&str] = &[
+    "alert.",
+    "note.",
+    "record.",
+    "care_team.",
+    "export.",
+    "companion.",
+];
+
 /// id, created_at, actor, action, outcome, target, ip, request id, detail.
 type AuditListRow = (
     i64,
@@ -91,6 +102,15 @@ pub(crate) async fn audit_log(
         .into_iter()
         .map(
             |(id, at, actor, action, outcome, target, ip, request_id, detail)| {
+                // Operators never see clinical content: for events about a
+                // patient's care, who it concerns and what it was are left
+                // out, so the log cannot tie an alert or a note to a person.
+                let clinical = CLINICAL_PREFIXES.iter().any(|p| action.starts_with(p));
+                let (actor, target, detail) = if clinical {
+                    (None, None, "{}".to_owned())
+                } else {
+                    (actor, target, detail)
+                };
                 json!({
                     "id": id,
                     "at": rfc3339(at),

@@ -28,18 +28,31 @@ pub async fn request_care(
             "request_exists",
             "a request to this clinician is already pending or approved",
         )?;
-    notifications::notify_about(
-        &state.db,
-        clinician.id,
-        patient.id,
-        "care_request",
-        &format!(
-            "{} asked you to join their care team.",
-            patient.display_name
-        ),
-        now,
-    )
-    .await?;
+    // Each request notifies the clinician, but a patient repeating a
+    // request-withdraw loop must not flood their inbox: past a few a day,
+    // new requests wait silently in the clinician's list.
+    let within_budget = state
+        .limiter
+        .check(
+            "care-request-notice",
+            &format!("{}:{}", patient.id, clinician.id),
+            crate::config::Limit::per_minutes(3, 60 * 24),
+        )
+        .is_ok();
+    if within_budget {
+        notifications::notify_about(
+            &state.db,
+            clinician.id,
+            patient.id,
+            "care_request",
+            &format!(
+                "{} asked you to join their care team.",
+                patient.display_name
+            ),
+            now,
+        )
+        .await?;
+    }
     notifications::notify(
         &state.db,
         patient.id,

@@ -7,8 +7,13 @@
 
 /// Neutralises a cell a spreadsheet would read as a formula.
 pub fn defuse(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+    // Spreadsheets skip leading spaces and line breaks before a formula.
+    let first_visible = cell
+        .trim_start_matches([' ', '\n', '\u{a0}'])
+        .chars()
+        .next();
+    match (cell.chars().next(), first_visible) {
+        (Some('\t' | '\r'), _) | (_, Some('=' | '+' | '-' | '@')) => format!("'{cell}"),
         _ => cell.to_owned(),
     }
 }
@@ -51,6 +56,8 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert_eq!(field(" =HYPERLINK(1)"), "' =HYPERLINK(1)");
+        assert!(field("\n=1+1").starts_with("\"'"));
         assert_eq!(field("plain"), "plain");
         assert_eq!(field("7"), "7");
     }

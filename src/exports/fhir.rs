@@ -59,10 +59,16 @@ use signing::{ExportKey, PublicKey};
 
 /// The verify route, named here so the body-size rules can find it.
 pub const VERIFY_ROUTE: &str = "/api/export/fhir/verify";
-/// Bundles sent to the verify route may be this large: years of daily
-/// entries with notes. Larger ones can be checked with `healing-space fhir
-/// verify`, which has no limit.
-pub const VERIFY_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Bundles sent to the verify route may be this large: a few years of daily
+/// entries. Larger ones can be checked with `healing-space fhir verify`,
+/// which has no limit. Parsing takes several times the body in memory, so
+/// the size is kept modest and only two checks run at once.
+pub const VERIFY_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+fn verify_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(2))
+}
 
 pub fn router() -> Router<AppState> {
     let verify_route = Router::new()
@@ -362,6 +368,10 @@ async fn verify(
     _user: CurrentUser,
     body: Result<Bytes, BytesRejection>,
 ) -> AppResult<Response> {
+    let _permit = verify_permits()
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge

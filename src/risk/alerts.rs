@@ -103,10 +103,22 @@ pub(crate) async fn list(
         .bind(&status)
         .fetch_all(state.db.pool())
         .await?;
+    let mut logged = std::collections::HashSet::new();
     for row in &mut rows {
         // The query joined on the clinician's approved links, the same
-        // right the gate checks, so the patients' keys may be used here.
+        // right the gate checks, so the patients' keys may be used here;
+        // and like the gate, each patient's access log records the read.
         open_outcome(state.vault.key(&state.db, row.patient_id).await?, row)?;
+        if logged.insert(row.patient_id) {
+            crate::audit::record_access(
+                &state.db,
+                state.clock.now(),
+                row.patient_id,
+                &user,
+                "alerts",
+            )
+            .await?;
+        }
     }
     Ok(axum::Json(json!({
         "alerts": rows.iter().map(AlertRow::to_json).collect::<Vec<_>>()

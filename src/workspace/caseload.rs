@@ -111,6 +111,9 @@ pub async fn caseload(
     let mut rows = Vec::with_capacity(patients.len());
     for (id, username, name, tz, linked) in patients {
         rows.push(summarise_patient(&state, id, &username, &name, &tz, linked, now).await?);
+        // The caseload shows each patient's latest mood and scores: a read
+        // of their record like any other, so it is in their access log.
+        crate::audit::record_access(&state.db, now, id, &user, "caseload").await?;
     }
     if sort == "risk" {
         // Highest alert level, then unacknowledged alerts, then the

@@ -9,6 +9,7 @@ mod clinical;
 mod companion;
 mod demo;
 mod fhir;
+mod hardening;
 mod mood;
 mod protection;
 mod protections;

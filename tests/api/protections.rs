@@ -418,7 +418,9 @@ async fn more_than_ten_csrf_failures_end_the_session() {
     let r = alice.post("/api/mood", json!({ "mood": 3 })).await;
     assert_json_error(&r, 401, "session_expired");
     assert_eq!(mood_rows(&app).await, 0);
-    assert_eq!(refusals(&app, "csrf_failed").await, 11);
+    // At most ten refusals a minute per client reach the audit log, so a
+    // flood cannot flood it.
+    assert_eq!(refusals(&app, "csrf_failed").await, 10);
 }
 
 // ------------------------------------------------------ body type and size

@@ -1,0 +1,169 @@
+//! Fixes found by probing the running service: each test fails without
+//! its fix.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn operators_cannot_tie_clinical_events_to_a_patient() {
+    let app = TestApp::new().await;
+    let ops = app.developer("ops").await;
+    let alice = app.patient("alice").await;
+    let dr = app.clinician("drbob").await;
+    app.link(&alice, &dr).await;
+    let r = alice
+        .post(
+            "/api/assessments/phq9",
+            json!({ "answers": [0, 0, 0, 0, 0, 0, 0, 0, 2] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let alice_id = app.user_id("alice").await;
+    // The raw log knows whom the alert concerns…
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'alert.raised' AND target_id = {alice_id}"
+        ))
+        .await,
+        1
+    );
+    // …the operator's view does not.
+    let r = ops.get("/api/developer/audit?action=alert.raised").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let entry = &r.body["entries"][0];
+    assert_eq!(entry["action"], "alert.raised");
+    assert_eq!(entry["target_id"], serde_json::Value::Null);
+    assert_eq!(entry["actor_id"], serde_json::Value::Null);
+    assert_eq!(entry["detail"], json!({}));
+    for action in ["care_team.approve", "care_team.request"] {
+        let r = ops
+            .get(&format!("/api/developer/audit?action={action}"))
+            .await;
+        assert_eq!(r.body["entries"][0]["target_id"], serde_json::Value::Null);
+    }
+    // Non-clinical events keep their subject.
+    let r = ops.get("/api/developer/audit?action=auth.login").await;
+    assert!(r.body["entries"][0]["target_id"].is_i64(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_caseload_and_alert_queue_are_reads_of_the_record() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    let dr = app.clinician("drbob").await;
+    app.link(&alice, &dr).await;
+    let r = alice
+        .post(
+            "/api/assessments/phq9",
+            json!({ "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1] }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(dr.get("/api/clinician/patients").await.status, 200);
+    assert_eq!(dr.get("/api/alerts").await.status, 200);
+    let r = alice.get("/api/me/access-log").await;
+    let resources: Vec<&str> = r.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(resources, vec!["alerts", "caseload"], "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_request_withdraw_loop_cannot_flood_a_clinicians_inbox() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    let dr = app.clinician("drbob").await;
+    let dr_id = app.user_id("drbob").await;
+    for _ in 0..6 {
+        let id = app.request_link(&alice, &dr).await;
+        let r = alice
+            .post_empty(&format!("/api/care-team/links/{id}/end"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // Six requests exist, but only three announced themselves.
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM care_links").await, 6);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = {dr_id} AND kind = 'care_request'"
+        ))
+        .await,
+        3
+    );
+    // A day later a new request is announced again.
+    app.clock().advance(24 * 3600 + 1);
+    let mut alice = alice;
+    let r = alice.login_pin("alice", PASSWORD, PIN).await;
+    assert_eq!(r.status, 200);
+    let mut dr = dr;
+    let code = app.next_totp(&dr);
+    assert_eq!(dr.login_totp("drbob", PASSWORD, &code).await.status, 200);
+    app.request_link(&alice, &dr).await;
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = {dr_id} AND kind = 'care_request'"
+        ))
+        .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn disguised_risk_language_still_raises_the_alert() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    for body in [
+        "I am going to ki\u{200b}ll myself tonight",
+        "I am going to k\u{0456}ll myself tonight",
+    ] {
+        app.exec("DELETE FROM alerts").await;
+        let r = alice.post("/api/journal", json!({ "body": body })).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["risk"]["level"], "high", "{body:?}: {}", r.text);
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM alerts WHERE level = 'high'")
+                .await,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_crisis_message_never_claims_an_absent_care_team_was_told() {
+    let app = TestApp::new().await;
+    let alone = app.patient("alone").await;
+    let r = alone
+        .post(
+            "/api/journal",
+            json!({ "body": "I am going to kill myself tonight" }),
+        )
+        .await;
+    assert_eq!(r.body["risk"]["care_team_told"], false, "{}", r.text);
+    let message = r.body["risk"]["message"].as_str().unwrap();
+    assert!(message.contains("nobody here has been told"), "{message}");
+    assert!(
+        !message.contains("Your care team has been told"),
+        "{message}"
+    );
+
+    let linked = app.patient("linked").await;
+    let dr = app.clinician("drbob").await;
+    app.link(&linked, &dr).await;
+    let r = linked
+        .post(
+            "/api/journal",
+            json!({ "body": "I am going to kill myself tonight" }),
+        )
+        .await;
+    assert_eq!(r.body["risk"]["care_team_told"], true, "{}", r.text);
+    assert!(
+        r.body["risk"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Your care team has been told")
+    );
+}
