@@ -81,7 +81,19 @@ impl Vault {
 
     /// The patient's data key, made on first use.
     pub async fn key(&self, db: &Db, patient_id: i64) -> AppResult<PatientKey> {
-        let wrapped = match self.wrapped(db, patient_id).await? {
+        let wrapped = self.wrapped(db, patient_id).await?;
+        self.key_from(db, patient_id, wrapped).await
+    }
+
+    /// The patient's data key from its wrapped form, already read by the
+    /// caller's own query (or made now when there is none yet).
+    pub async fn key_from(
+        &self,
+        db: &Db,
+        patient_id: i64,
+        wrapped: Option<String>,
+    ) -> AppResult<PatientKey> {
+        let wrapped = match wrapped {
             Some(w) => w,
             None => {
                 let fresh = random_bytes(32);

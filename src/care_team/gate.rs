@@ -60,17 +60,21 @@ pub async fn own(state: &AppState, user: &CurrentUser) -> AppResult<PatientAcces
         return Err(AppError::forbidden());
     }
     // The time zone is read fresh: the session copy may predate a change.
-    let tz: Option<(String,)> = sqlx::query_as("SELECT time_zone FROM users WHERE id = $1")
-        .bind(user.id)
-        .fetch_optional(state.db.pool())
-        .await?;
-    let (time_zone,) = tz.ok_or(AppError::SessionExpired)?;
+    // One query for the time zone and the wrapped data key.
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT u.time_zone, k.wrapped_key FROM users u \
+         LEFT JOIN patient_keys k ON k.patient_id = u.id WHERE u.id = $1",
+    )
+    .bind(user.id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let (time_zone, wrapped) = row.ok_or(AppError::SessionExpired)?;
     Ok(PatientAccess {
         patient_id: user.id,
         patient_username: user.username.clone(),
         time_zone,
         viewer_id: user.id,
-        key: state.vault.key(&state.db, user.id).await?,
+        key: state.vault.key_from(&state.db, user.id, wrapped).await?,
     })
 }
 
