@@ -578,4 +578,26 @@ mod tests {
         assert_eq!(fold_disguises("self-harm e.g. ok"), "self-harm e g. ok");
         assert_eq!(fold_disguises("k*ll"), "k*ll");
     }
+
+    #[test]
+    fn slang_and_named_methods() {
+        for text in [
+            "I'm going to top myself",
+            "gonna neck myself tonight",
+            "thinking about sewerslide again",
+            "I want to self-delete",
+            "I'm going to set myself on fire",
+            "I'm going to crash my car on purpose",
+            "I'm going to drive my car into a wall on purpose",
+        ] {
+            assert_eq!(screen(text).level, Level::High, "{text:?}");
+        }
+        for text in [
+            "my boss topped up my hours",
+            "we set the campfire alight",
+            "I crashed my car last year, nobody was hurt",
+        ] {
+            assert_eq!(screen(text).level, Level::None, "{text:?}");
+        }
+    }
 }

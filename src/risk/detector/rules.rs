@@ -341,6 +341,16 @@ const INTENT: &[Rule] = &[
     .tails(&["tonight", "soon", "finally", "for_good", "forever"]),
     // A euphemism that avoids the word "kill".
     rule("unalive|unaliving|unalived", Kind::Intent),
+    // British slang for killing oneself, and forum words that dodge filters.
+    rule("top|topping|neck|necking myself", Kind::Intent),
+    rule("sewerslide|selfdelete|selfdeleting", Kind::Intent),
+    rule("self delete|deleting", Kind::Intent),
+    // Methods named in full, first person.
+    rule("set|setting myself on fire|alight", Kind::Method),
+    rule(
+        "crash|crashing|drive|driving my car *** on_purpose|deliberately",
+        Kind::Method,
+    ),
     rule("end|ending it all", Kind::Intent),
     // "End it" is a relationship as often as a life: only at the end of the
     // clause or with a time.
