@@ -528,14 +528,32 @@ pub(crate) struct CodeBody {
     code: Secret,
 }
 
+/// Confirming an authenticator asks for the password again: a second
+/// factor bound by whoever holds a stolen session would lock the owner out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmTotp {
+    code: Secret,
+    password: Secret,
+}
+
 pub(crate) async fn totp_confirm(
     State(state): State<AppState>,
     ip: ClientIp,
     Extension(previous): Extension<SessionLookup>,
     user: CurrentUser,
-    Json(body): Json<CodeBody>,
+    Json(body): Json<ConfirmTotp>,
 ) -> AppResult<Response> {
+    check_password_guess_limit(&state, user.id)?;
     let row = load(&state, &user).await?;
+    let verdict =
+        crypto::verify_secret(body.password.expose().to_owned(), row.password_hash.clone()).await;
+    if verdict == Verified::No {
+        return Err(AppError::invalid_field(
+            "password",
+            "the password is not correct",
+        ));
+    }
     let Some(pending) = row.totp_pending.clone() else {
         return Err(AppError::conflict(
             "totp_not_started",
@@ -585,6 +603,13 @@ pub(crate) async fn totp_confirm(
             .ip(ip),
     )
     .await?;
+    state.mailer.send(Mail {
+        to: row.email.clone(),
+        subject: "An authenticator was added to your Healing Space account".into(),
+        body: "An authenticator app was enrolled for your account. If this was not you, \
+               contact your Healing Space administrator at once."
+            .into(),
+    });
     let row = load(&state, &user).await?;
     let (cookie, csrf) = new_session(&state, user.id, Some(&previous)).await?;
     // Recovery codes are shown once, here; only their hashes are kept.

@@ -261,7 +261,7 @@ async fn totp_confirm(
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
-    let input = form.to_json(&["code"], &[]);
+    let input = form.to_json(&["code", "password"], &[]);
     let outcome = match parse_json(&serde_json::to_vec(&Value::Object(input)).unwrap_or_default()) {
         Ok(input) => {
             Outcome::of(
@@ -303,8 +303,13 @@ async fn totp_confirm(
             enabled: false,
             secret: again.body.s("secret"),
             uri: again.body.s("otpauth_uri"),
-            error: "That code was not accepted. A new secret is shown below: add it to your app again and enter the code it shows."
-                .into(),
+            error: if outcome.field() == "password" {
+                "Your password was not correct. Enter it again with a fresh code.".into()
+            } else {
+                "That code was not accepted. A new secret is shown below: add it to your app \
+                 again and enter the code it shows."
+                    .into()
+            },
         },
     ))
 }

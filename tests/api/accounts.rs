@@ -707,7 +707,10 @@ async fn totp_enrolment_gives_ten_recovery_codes_and_a_new_session() {
     let now = app.clock().now();
     let wrong = other_code(&healing_space::crypto::totp::code_at(&secret, now).unwrap());
     let r = alice
-        .post("/api/auth/totp/confirm", json!({ "code": wrong }))
+        .post(
+            "/api/auth/totp/confirm",
+            json!({ "code": wrong, "password": PASSWORD }),
+        )
         .await;
     r.assert_error(400, "invalid_field");
     assert_eq!(r.body["field"], "code");
@@ -715,7 +718,10 @@ async fn totp_enrolment_gives_ten_recovery_codes_and_a_new_session() {
 
     let code = healing_space::crypto::totp::code_at(&secret, now).unwrap();
     let r = alice
-        .post("/api/auth/totp/confirm", json!({ "code": code }))
+        .post(
+            "/api/auth/totp/confirm",
+            json!({ "code": code, "password": PASSWORD }),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["user"]["totp_enabled"], true);

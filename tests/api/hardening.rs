@@ -167,3 +167,45 @@ async fn the_crisis_message_never_claims_an_absent_care_team_was_told() {
             .contains("Your care team has been told")
     );
 }
+
+#[tokio::test]
+async fn a_stolen_session_cannot_bind_an_authenticator() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    let r = alice.post_empty("/api/auth/totp/enrol").await;
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    let code = healing_space::crypto::totp::code_at(&secret, app.clock().now()).unwrap();
+    // Without the password, or with a wrong one: refused, nothing bound.
+    let r = alice
+        .post("/api/auth/totp/confirm", json!({ "code": code }))
+        .await;
+    r.assert_error(400, "missing_field");
+    let r = alice
+        .post(
+            "/api/auth/totp/confirm",
+            json!({ "code": code, "password": "Wr0ng!guess" }),
+        )
+        .await;
+    r.assert_error(400, "invalid_field");
+    assert_eq!(r.body["field"], "password");
+    assert_eq!(
+        app.text("SELECT totp_secret FROM users WHERE username_lower = 'alice'")
+            .await,
+        None
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM recovery_codes").await, 0);
+    // With it: bound, and the owner is told by mail.
+    let r = alice
+        .post(
+            "/api/auth/totp/confirm",
+            json!({ "code": code, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mail = app.outbox(1).await;
+    assert!(
+        mail.iter()
+            .any(|m| m.contains("An authenticator was added")),
+        "{mail:?}"
+    );
+}

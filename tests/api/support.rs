@@ -232,11 +232,17 @@ impl TestApp {
         let secret = r.body["secret"].as_str().unwrap().to_owned();
         let code = totp::code_at(&secret, self.clock().now()).unwrap();
         let r = c
-            .post("/api/auth/totp/confirm", json!({ "code": code }))
+            .post(
+                "/api/auth/totp/confirm",
+                json!({ "code": code, "password": PASSWORD }),
+            )
             .await;
         assert_eq!(r.status, 200, "totp confirm: {}", r.body);
         c.csrf = r.body["csrf_token"].as_str().map(str::to_owned);
         c.totp_secret = Some(secret);
+        // The owner is told by mail; personas are set up before a test
+        // begins, so that notice is taken out of the outbox.
+        self.discard_mail("An authenticator was added").await;
         r.body["recovery_codes"]
             .as_array()
             .unwrap()
@@ -332,6 +338,28 @@ impl TestApp {
             username.to_ascii_lowercase()
         ))
         .await
+    }
+
+    /// Waits for a message whose text holds `subject` and removes it from
+    /// the outbox.
+    pub async fn discard_mail(&self, subject: &str) {
+        let dir = self.data_dir.join("outbox");
+        for _ in 0..100 {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.filter_map(|e| e.ok()) {
+                    let path = entry.path();
+                    if path.extension().is_some_and(|x| x == "eml") {
+                        let text = std::fs::read_to_string(&path).unwrap_or_default();
+                        if text.contains(subject) {
+                            std::fs::remove_file(&path).unwrap();
+                            return;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no message {subject:?} in the outbox");
     }
 
     /// Messages in the mail outbox, oldest first, waiting briefly for

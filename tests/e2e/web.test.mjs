@@ -201,6 +201,7 @@ test("a patient and a clinician use the clinic end to end", async (t) => {
     await doctor.waitForURL(`${base}/totp`);
     const secret = (await doctor.locator("#totp-secret").textContent()).trim();
     const code = cli(["totp-code", "--secret", secret]);
+    await doctor.getByLabel("Your password").fill(PASSWORD);
     await doctor.getByLabel("Code from the app").fill(code);
     await doctor.getByRole("button", { name: "Confirm" }).click();
     await doctor.waitForURL(/\/clinician\?notice=totp/);
