@@ -155,7 +155,15 @@ async fn enable(
             "this account is not disabled",
         ));
     }
-    store::set_status(&state.db, user.id, "active").await?;
+    // A clinician disabled before a developer ever activated them goes back
+    // to the queue: re-enabling must not skip activation.
+    let status =
+        if user.role() == Role::Clinician && !store::was_activated(&state.db, user.id).await? {
+            "pending"
+        } else {
+            "active"
+        };
+    store::set_status(&state.db, user.id, status).await?;
     audit::record(
         &state.db,
         state.clock.now(),
@@ -166,7 +174,7 @@ async fn enable(
     )
     .await?;
     Ok(axum::Json(
-        json!({ "username": user.username, "status": "active" }),
+        json!({ "username": user.username, "status": status }),
     ))
 }
 

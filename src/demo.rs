@@ -611,8 +611,9 @@ async fn insert_user(
     // activated them and they had enrolled; emails are marked verified.
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (username, username_lower, role, status, display_name, email, \
-         email_verified, password_hash, pin_hash, totp_secret, time_zone, areas, created_at) \
-         VALUES ($1, $2, $3, 'active', $4, $5, 1, $6, $7, $8, $9, $10, $11) RETURNING id",
+         email_verified, password_hash, pin_hash, totp_secret, time_zone, areas, created_at, \
+         activated_at) \
+         VALUES ($1, $2, $3, 'active', $4, $5, 1, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
     )
     .bind(user.username)
     .bind(user.username.to_ascii_lowercase())

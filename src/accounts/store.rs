@@ -73,8 +73,9 @@ pub struct NewUser<'a> {
 pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (username, username_lower, role, status, display_name, email, \
-         password_hash, pin_hash, time_zone, areas, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         password_hash, pin_hash, time_zone, areas, created_at, activated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         CASE WHEN $4 = 'active' THEN $11 ELSE NULL END) RETURNING id",
     )
     .bind(user.username)
     .bind(user.username.to_ascii_lowercase())
@@ -110,11 +111,26 @@ pub async fn set_pin_hash(db: &Db, user_id: i64, hash: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Sets the account status; the first time it becomes active is kept.
 pub async fn set_status(db: &Db, user_id: i64, status: &str) -> AppResult<()> {
-    sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-        .bind(status)
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "UPDATE users SET status = $1, activated_at = CASE WHEN $1 = 'active' \
+         THEN COALESCE(activated_at, $3) ELSE activated_at END WHERE id = $2",
+    )
+    .bind(status)
+    .bind(user_id)
+    .bind(jiff::Timestamp::now().as_second())
+    .execute(db.pool())
+    .await?;
     Ok(())
+}
+
+/// Whether the account was ever active (for a clinician: ever activated).
+pub async fn was_activated(db: &Db, user_id: i64) -> AppResult<bool> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE id = $1 AND activated_at IS NOT NULL")
+            .bind(user_id)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(n == 1)
 }

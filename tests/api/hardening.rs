@@ -209,3 +209,45 @@ async fn a_stolen_session_cannot_bind_an_authenticator() {
         "{mail:?}"
     );
 }
+
+#[tokio::test]
+async fn re_enabling_never_skips_a_clinicians_activation() {
+    let app = TestApp::new().await;
+    let ops = app.developer("ops").await;
+    let mut waiting = app.client();
+    let r = waiting
+        .post(
+            "/api/auth/register/clinician",
+            json!({
+                "username": "dr.copy",
+                "password": PASSWORD,
+                "pin": PIN,
+                "email": "copy@example.org",
+                "display_name": "Dr Copy",
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    waiting.csrf = None;
+    let r = ops.post_empty("/api/developer/users/dr.copy/disable").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = ops.post_empty("/api/developer/users/dr.copy/enable").await;
+    assert_eq!(
+        r.body,
+        json!({ "username": "dr.copy", "status": "pending" })
+    );
+    assert_eq!(
+        app.text("SELECT status FROM users WHERE username_lower = 'dr.copy'")
+            .await
+            .as_deref(),
+        Some("pending")
+    );
+    // Once activated, a disabled clinician comes back active.
+    let r = ops
+        .post_empty("/api/developer/clinicians/dr.copy/activate")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    ops.post_empty("/api/developer/users/dr.copy/disable").await;
+    let r = ops.post_empty("/api/developer/users/dr.copy/enable").await;
+    assert_eq!(r.body, json!({ "username": "dr.copy", "status": "active" }));
+}

@@ -181,7 +181,8 @@ impl TestApp {
         c.csrf = r.body["csrf_token"].as_str().map(str::to_owned);
         c.username = username.to_owned();
         self.exec(&format!(
-            "UPDATE users SET status = 'active' WHERE username_lower = '{}'",
+            "UPDATE users SET status = 'active', activated_at = created_at \
+             WHERE username_lower = '{}'",
             username.to_ascii_lowercase()
         ))
         .await;
