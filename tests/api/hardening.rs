@@ -251,3 +251,39 @@ async fn re_enabling_never_skips_a_clinicians_activation() {
     let r = ops.post_empty("/api/developer/users/dr.copy/enable").await;
     assert_eq!(r.body, json!({ "username": "dr.copy", "status": "active" }));
 }
+
+#[tokio::test]
+async fn concurrent_audited_writes_never_fail() {
+    let app = TestApp::new().await;
+    let names: Vec<String> = (0..6).map(|i| format!("user{i}")).collect();
+    for name in &names {
+        app.patient(name).await;
+    }
+    // Logins write sessions, lockout rows and audit rows at once; a
+    // transaction that reads before it writes must wait, not fail.
+    let mut tasks = Vec::new();
+    for round in 0..4 {
+        for name in &names {
+            let mut c = app.client();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = c.login_pin(&name, PASSWORD, PIN).await;
+                (round, name, r.status, r.text)
+            }));
+        }
+    }
+    for task in tasks {
+        let (round, name, status, text) = task.await.unwrap();
+        assert_eq!(status, 200, "round {round}, {name}: {text}");
+    }
+    let (ok,) = (app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND outcome = 'ok'")
+        .await,);
+    assert_eq!(ok, 24);
+    assert!(matches!(
+        healing_space::audit::verify_chain(&app.state.db)
+            .await
+            .unwrap(),
+        healing_space::audit::ChainReport::Intact { .. }
+    ));
+}
