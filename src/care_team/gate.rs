@@ -95,9 +95,10 @@ pub async fn for_viewer(
         return own(state, viewer).await;
     }
     require_clinician(viewer)?;
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT p.id, p.username, p.time_zone FROM users p \
+    let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT p.id, p.username, p.time_zone, k.wrapped_key FROM users p \
          JOIN care_links l ON l.patient_id = p.id \
+         LEFT JOIN patient_keys k ON k.patient_id = p.id \
          WHERE p.username_lower = $1 AND p.role = 'patient' AND p.status = 'active' \
          AND l.clinician_id = $2 AND l.status = 'approved'",
     )
@@ -105,7 +106,7 @@ pub async fn for_viewer(
     .bind(viewer.id)
     .fetch_optional(state.db.pool())
     .await?;
-    let Some((patient_id, patient_username, time_zone)) = row else {
+    let Some((patient_id, patient_username, time_zone, wrapped)) = row else {
         return Err(AppError::NotFound);
     };
     audit::record_access(&state.db, state.clock.now(), patient_id, viewer, resource).await?;
@@ -114,6 +115,6 @@ pub async fn for_viewer(
         patient_username,
         time_zone,
         viewer_id: viewer.id,
-        key: state.vault.key(&state.db, patient_id).await?,
+        key: state.vault.key_from(&state.db, patient_id, wrapped).await?,
     })
 }

@@ -29,7 +29,6 @@ pub struct RecordSummary {
     pub mood_avg_7d: Option<f64>,
     pub mood_avg_prev_7d: Option<f64>,
     pub sleep_avg_7d: Option<f64>,
-    pub last_mood: Option<i64>,
     pub phq9_band: Option<String>,
     pub gad7_band: Option<String>,
 }
@@ -106,7 +105,6 @@ pub async fn summary(state: &AppState, access: &PatientAccess) -> AppResult<Reco
         mood_avg_7d: average(&moods),
         mood_avg_prev_7d: average(&prev_week),
         sleep_avg_7d: average(&sleep).map(|t| t / 10.0),
-        last_mood: rows.last().map(|r| r.1),
         phq9_band: band("phq9").await?,
         gad7_band: band("gad7").await?,
     })

@@ -166,6 +166,33 @@ async fn find(state: &AppState, access: &PatientAccess, id: i64) -> AppResult<Th
     open_row(access, row)
 }
 
+/// The record's columns from `situation` to `rerated_emotions`, in table
+/// order, each sealed under the patient's key (the field names match
+/// `open_row`).
+fn sealed_columns(access: &PatientAccess, input: &ThoughtRecordInput) -> [Option<String>; 7] {
+    let k = access.key();
+    let text = |t: &Option<ShortText>| t.as_ref().map(|t| t.as_str().to_owned());
+    [
+        (
+            "thought.situation",
+            Some(input.situation.as_str().to_owned()),
+        ),
+        (
+            "thought.automatic_thought",
+            Some(input.automatic_thought.as_str().to_owned()),
+        ),
+        ("thought.emotions", Some(emotions_json(&input.emotions))),
+        ("thought.evidence_for", text(&input.evidence_for)),
+        ("thought.evidence_against", text(&input.evidence_against)),
+        ("thought.balanced_thought", text(&input.balanced_thought)),
+        (
+            "thought.rerated_emotions",
+            input.rerated_emotions.as_deref().map(emotions_json),
+        ),
+    ]
+    .map(|(field, plain)| k.seal_opt(field, plain.as_deref()))
+}
+
 fn emotions_json(emotions: &[Emotion]) -> String {
     serde_json::to_string(emotions).unwrap_or_else(|_| "[]".into())
 }
@@ -180,44 +207,19 @@ pub(crate) async fn create(
     let outcome =
         risk::screen_texts(&state, &access, Source::ThoughtRecord, &input.texts()).await?;
     let now = state.clock.now();
-    let k = access.key();
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO thought_records (patient_id, situation, automatic_thought, emotions, \
-         evidence_for, evidence_against, balanced_thought, rerated_emotions, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-    )
-    .bind(access.patient_id())
-    .bind(k.seal("thought.situation", input.situation.as_str()))
-    .bind(k.seal(
-        "thought.automatic_thought",
-        input.automatic_thought.as_str(),
-    ))
-    .bind(k.seal("thought.emotions", &emotions_json(&input.emotions)))
-    .bind(k.seal_opt(
-        "thought.evidence_for",
-        input.evidence_for.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(k.seal_opt(
-        "thought.evidence_against",
-        input.evidence_against.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(k.seal_opt(
-        "thought.balanced_thought",
-        input.balanced_thought.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(
-        k.seal_opt(
-            "thought.rerated_emotions",
-            input
-                .rerated_emotions
-                .as_deref()
-                .map(emotions_json)
-                .as_deref(),
-        ),
-    )
-    .bind(now)
-    .fetch_one(state.db.pool())
-    .await?;
+    let mut insert = sqlx::query_as(
+        "INSERT INTO thought_records (situation, automatic_thought, emotions, \
+         evidence_for, evidence_against, balanced_thought, rerated_emotions, patient_id, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+    );
+    for value in sealed_columns(&access, &input) {
+        insert = insert.bind(value);
+    }
+    let (id,): (i64,) = insert
+        .bind(access.patient_id())
+        .bind(now)
+        .fetch_one(state.db.pool())
+        .await?;
     let mut body = find(&state, &access, id).await?.to_json();
     body["risk"] = outcome.to_json(&state);
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
@@ -234,45 +236,20 @@ async fn update(
     input.check()?;
     let outcome =
         risk::screen_texts(&state, &access, Source::ThoughtRecord, &input.texts()).await?;
-    let k = access.key();
-    sqlx::query(
+    let mut update = sqlx::query(
         "UPDATE thought_records SET situation = $1, automatic_thought = $2, emotions = $3, \
          evidence_for = $4, evidence_against = $5, balanced_thought = $6, \
          rerated_emotions = $7, updated_at = $8 WHERE id = $9 AND patient_id = $10",
-    )
-    .bind(k.seal("thought.situation", input.situation.as_str()))
-    .bind(k.seal(
-        "thought.automatic_thought",
-        input.automatic_thought.as_str(),
-    ))
-    .bind(k.seal("thought.emotions", &emotions_json(&input.emotions)))
-    .bind(k.seal_opt(
-        "thought.evidence_for",
-        input.evidence_for.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(k.seal_opt(
-        "thought.evidence_against",
-        input.evidence_against.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(k.seal_opt(
-        "thought.balanced_thought",
-        input.balanced_thought.as_ref().map(|t| t.as_str()),
-    ))
-    .bind(
-        k.seal_opt(
-            "thought.rerated_emotions",
-            input
-                .rerated_emotions
-                .as_deref()
-                .map(emotions_json)
-                .as_deref(),
-        ),
-    )
-    .bind(state.clock.now())
-    .bind(id)
-    .bind(access.patient_id())
-    .execute(state.db.pool())
-    .await?;
+    );
+    for value in sealed_columns(&access, &input) {
+        update = update.bind(value);
+    }
+    update
+        .bind(state.clock.now())
+        .bind(id)
+        .bind(access.patient_id())
+        .execute(state.db.pool())
+        .await?;
     let mut body = find(&state, &access, id).await?.to_json();
     body["risk"] = outcome.to_json(&state);
     Ok(axum::Json(body))

@@ -306,6 +306,9 @@ pub(crate) async fn update(
     let row = find_by_id(&state.db, &access, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // An edit can lower the mood as sharply as a new entry can.
+    let drop = risk::check_mood_drop(&state, &access, row.mood, &row.entry_date).await?;
+    let outcome = risk::worst(outcome, drop);
     let mut body = row.to_json();
     body["risk"] = outcome.to_json(&state);
     Ok(axum::Json(body))

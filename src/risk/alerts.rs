@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Level, Source};
 use crate::AppState;
-use crate::accounts::session::{ClinicianUser, CurrentUser};
-use crate::accounts::types::Role;
+use crate::accounts::session::{ClinicianUser, CurrentUser, PatientUser};
 use crate::audit::{self, Event};
 use crate::care_team::gate;
 use crate::error::{AppError, AppResult};
@@ -254,32 +253,20 @@ struct SafetyCheck {
     text: Text<1, 10000>,
 }
 
-/// Screens a text on request. For a patient, a worrying text raises an
-/// alert like any other write; anyone else just gets the screening and,
-/// when it found something, the crisis resources.
+/// Screens a text on the patient's request, like any other write: a
+/// worrying text raises an alert and the answer carries the crisis
+/// resources. Only patients may ask (SPEC §1 keeps it from anonymous
+/// callers), and the answer gives the level, not the rule that matched, so
+/// it cannot serve as a tool for tuning wording past the screen.
 async fn safety_check(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
+    PatientUser(patient): PatientUser,
     Json(body): Json<SafetyCheck>,
 ) -> AppResult<axum::Json<Value>> {
-    let outcome = match user.filter(|u| u.role == Role::Patient) {
-        Some(patient) => {
-            let access = gate::own(&state, &patient).await?;
-            super::screen_texts(&state, &access, Source::SafetyCheck, &[body.text.as_str()]).await?
-        }
-        None => {
-            let s = super::screen(body.text.as_str());
-            super::RiskOutcome {
-                level: s.level,
-                reason: s.reason,
-                alert_id: None,
-                care_team_told: false,
-            }
-        }
-    };
-    let mut risk = outcome.to_json(&state);
-    risk["reason"] = json!(outcome.reason);
-    Ok(axum::Json(json!({ "risk": risk })))
+    let access = gate::own(&state, &patient).await?;
+    let outcome =
+        super::screen_texts(&state, &access, Source::SafetyCheck, &[body.text.as_str()]).await?;
+    Ok(axum::Json(json!({ "risk": outcome.to_json(&state) })))
 }
 
 /// Counts for the developer statistics (no content).

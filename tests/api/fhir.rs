@@ -1362,7 +1362,7 @@ async fn exports_of_the_demo_clinic_pass_the_validator() {
             .fetch_all(app.state.db.pool())
             .await
             .unwrap();
-    assert!(patients.len() >= 10, "{} demo patients", patients.len());
+    assert_eq!(patients.len(), 12, "{} demo patients", patients.len());
     let key = app.client().get("/api/export/fhir/public-key").await;
     let public = PublicKey::parse(key.body["public_key"].as_str().unwrap()).unwrap();
     let mut files = Vec::new();

@@ -287,3 +287,69 @@ async fn concurrent_audited_writes_never_fail() {
         healing_space::audit::ChainReport::Intact { .. }
     ));
 }
+
+#[tokio::test]
+async fn the_safety_check_is_for_patients_and_names_no_rule() {
+    let app = TestApp::new().await;
+    let body = json!({ "text": "I am going to kill myself tonight" });
+    let anonymous = app.client();
+    anonymous
+        .post("/api/safety/check", body.clone())
+        .await
+        .assert_error(401, "unauthorized");
+    let dr = app.clinician("drbob").await;
+    dr.post("/api/safety/check", body.clone())
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM alerts").await, 0);
+
+    let alice = app.patient("alice").await;
+    let r = alice
+        .post(
+            "/api/safety/check",
+            json!({ "text": "A quiet walk today." }),
+        )
+        .await;
+    assert_eq!(r.body, json!({ "risk": { "level": "none" } }));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM alerts").await, 0);
+    let r = alice.post("/api/safety/check", body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["risk"]["level"], "high");
+    assert!(r.body["risk"]["crisis_resources"].is_array());
+    assert!(r.body["risk"].get("reason").is_none(), "{}", r.text);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM alerts WHERE source = 'safety_check'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn lowering_todays_mood_by_an_edit_is_a_sharp_fall_too() {
+    let app = TestApp::new().await;
+    let alice = app.patient("alice").await;
+    let alice_id = app.user_id("alice").await;
+    // A steady week at 8, written straight into the record.
+    for day in 1..=5 {
+        app.exec(&format!(
+            "INSERT INTO mood_entries (patient_id, entry_date, mood, medication, created_at, \
+             updated_at) VALUES ({alice_id}, '{}', 8, '[]', 0, 0)",
+            healing_space::types::local_date(app.clock().now() - day * 86400, "UTC")
+        ))
+        .await;
+    }
+    let r = alice.post("/api/mood", json!({ "mood": 8 })).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["risk"]["level"], "none");
+    let id = r.body["id"].as_i64().unwrap();
+    let r = alice
+        .put(&format!("/api/mood/{id}"), json!({ "mood": 2 }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["risk"]["level"], "moderate", "{}", r.text);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM alerts WHERE source = 'mood_drop'")
+            .await,
+        1
+    );
+}

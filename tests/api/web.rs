@@ -187,6 +187,7 @@ async fn registration_form_shows_the_error_next_to_its_field() {
     .await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains(r#"id="username-err""#), "{}", r.text);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM users").await, 0);
     assert!(r.text.contains("116 123"), "the crisis numbers are shown");
     let ok = form(
         &c,
@@ -248,6 +249,15 @@ async fn mood_form_needs_the_csrf_field_and_then_saves() {
     .await;
     assert_eq!(bad.status, 400);
     assert!(bad.text.contains(r#"id="mood-err""#), "{}", bad.text);
+    // The refused edit changed nothing.
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM mood_entries").await, 1);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT mood FROM mood_entries WHERE id = {entry_id}"
+        ))
+        .await,
+        7
+    );
 }
 
 #[tokio::test]
@@ -280,6 +290,21 @@ async fn phq9_item_nine_shows_the_crisis_panel() {
     assert_eq!(r.status, 400);
     assert!(r.text.contains(r#"class="crisis""#));
     assert!(r.text.contains(r#"id="q0-err""#));
+    let rory = app.user_id("rory").await;
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM alerts WHERE patient_id = {rory} AND source = 'phq9_item9'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM assessments WHERE patient_id = {rory}"
+        ))
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
